@@ -1,0 +1,49 @@
+"""The command line that starts a task's agent: Claude Code, or the user's own."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from pytest_roadmap.agent import AgentCommand
+from pytest_roadmap.agent import child_env
+from pytest_roadmap.plan import Step
+from pytest_roadmap.settings import Settings
+
+CLAUDE_HEADLESS = ("-p", "--output-format", "stream-json", "--verbose")
+DEFAULT_PERMISSIONS = ("--permission-mode", "bypassPermissions")
+PROMPT_FILE = "{prompt_file}"
+
+
+def claude_argv(settings: Settings) -> tuple[str, ...]:
+    """``claude -p --output-format stream-json --verbose --permission-mode ...`` plus extras."""
+    own = any(arg.startswith(("--permission-mode", "--dangerously")) for arg in settings.claude_args)
+    permissions = () if own else DEFAULT_PERMISSIONS
+    return (settings.claude_bin or "claude", *CLAUDE_HEADLESS, *permissions, *settings.claude_args)
+
+
+def agent_command(settings: Settings, step: Step, prompt: str, log: Path) -> AgentCommand:
+    """How to start the agent of ``step``; a ``{prompt_file}`` is written next to the log."""
+    assert step.group is not None and step.task is not None
+    env = child_env(
+        os.environ,
+        {
+            "ROADMAP_TASK_ID": step.task.id,
+            "ROADMAP_GROUP": step.group.id,
+            "ROADMAP_PHASE": str(step.phase.number),
+            "ROADMAP_LOG": str(log),
+        },
+    )
+    if settings.agent_command is None:
+        argv = claude_argv(settings)
+        return AgentCommand(argv, settings.project_dir, env, prompt.encode(), True)
+    argv = tuple(shlex.split(settings.agent_command))
+    if not any(PROMPT_FILE in arg for arg in argv):
+        return AgentCommand(argv, settings.project_dir, env, prompt.encode(), True)
+    prompt_file = log.with_suffix(".prompt.md")
+    if not settings.dry_run:
+        prompt_file.parent.mkdir(parents=True, exist_ok=True)
+        prompt_file.write_text(prompt, encoding="utf-8")
+    argv = tuple(arg.replace(PROMPT_FILE, str(prompt_file)) for arg in argv)
+    return AgentCommand(argv, settings.project_dir, env, None, True)

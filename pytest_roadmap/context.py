@@ -1,0 +1,37 @@
+"""What one process knows about the run: settings, roadmap, plan, and (controller) progress."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+
+import pytest
+
+from pytest_roadmap.plan import Plan
+from pytest_roadmap.plan import Progress
+from pytest_roadmap.plan import Step
+from pytest_roadmap.roadmap import Roadmap
+from pytest_roadmap.settings import Settings
+
+
+@dataclass
+class RoadmapRun:
+    """Shared by the plugin's hooks and items through ``config.stash[run_key]``."""
+
+    settings: Settings
+    roadmap: Roadmap
+    plan: Plan
+    #: outcomes as the controller learns them; None on xdist workers, which run what they get
+    progress: Progress | None = None
+    steps: dict[str, Step] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.steps = self.plan.by_local_id()
+
+
+run_key = pytest.StashKey[RoadmapRun]()
+
+
+def is_worker(config: pytest.Config) -> bool:
+    """True in an xdist worker process."""
+    return hasattr(config, "workerinput")

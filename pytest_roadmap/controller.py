@@ -1,0 +1,239 @@
+"""The controller's view of the run: outcomes, status files, cache records, progress lines.
+
+Registered only in the controlling process (serial runs, or xdist's controller).
+Workers report through ``pytest_runtest_logreport``; only this class writes state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from datetime import timezone
+from typing import Any
+
+import pytest
+
+from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.plan import Outcome
+from pytest_roadmap.plan import Progress
+from pytest_roadmap.plan import Step
+from pytest_roadmap.plan import group_key
+from pytest_roadmap.plan import local_id_of
+from pytest_roadmap.plan import task_key
+from pytest_roadmap.report import TaskLine
+from pytest_roadmap.report import cost_and_turns
+from pytest_roadmap.report import status_markdown
+from pytest_roadmap.state import StatusFiles
+from pytest_roadmap.state import TaskRecords
+from pytest_roadmap.state import task_digest
+
+
+def report_outcome(rep: pytest.TestReport) -> Outcome | None:
+    """The step outcome a report settles, or None when it settles nothing yet."""
+    if rep.failed:
+        return "failed"
+    if rep.when == "setup" and rep.skipped:
+        return "skipped"
+    if rep.when == "call":
+        return "skipped" if rep.skipped else "passed"
+    return None
+
+
+class RoadmapController:
+    """Owns progress, status files and cache records in the controlling process."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        run: RoadmapRun,
+        status: StatusFiles,
+        records: TaskRecords,
+    ) -> None:
+        assert run.progress is not None
+        self.config = config
+        self.run = run
+        self.progress: Progress = run.progress
+        self.status = status
+        self.records = records
+        self.writes = not (run.settings.dry_run or config.getoption("collectonly"))
+        self.started: dict[str, float] = {}  # local id -> time.monotonic()
+        self.properties: dict[str, dict[str, Any]] = {}  # local id -> report properties
+        self.announced: set[int] = set()  # ordinals whose start was announced
+        self.finished_tasks: set[str] = set()  # task keys passed or done
+        self.workers = 0
+
+    # -- hooks ---------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Serial runs: the selection is what remains after -k, -m and friends."""
+        self.select(item.nodeid for item in items)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Our progress lines replace pytest's dots, which would interleave with them."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.config.get_verbosity() == 0:
+            reporter.showfspath = False
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport
+    ) -> tuple[str, str, str] | None:
+        """No dot or letter per item when our progress lines show the outcomes."""
+        if self.config.get_verbosity() != 0 or local_id_of(report.nodeid) not in self.run.steps:
+            return None
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            return report.outcome, "", ""
+        return None
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        step = self.run.steps.get(local_id_of(nodeid))
+        if step is None or step.kind == "commit":
+            return
+        self.started[step.local_id] = time.monotonic()
+        self._announce_group(step)
+        if step.kind == "task" and step.task is not None:
+            self._line(f"{step.task.id} started: {step.task.title}")
+        self._write_progress()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        step = self.run.steps.get(local_id_of(report.nodeid))
+        if step is None:
+            return
+        props = self.properties.setdefault(step.local_id, {})
+        props.update(dict(report.user_properties))
+        outcome = report_outcome(report)
+        if outcome is not None and self.progress.outcome(step) != "failed":
+            self._settle(step, outcome, report, props)
+        if report.when not in ("setup", "call"):
+            self._finish(step)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        """Nothing stays "in progress" once the run is over."""
+        self.started.clear()
+        self._write_progress()
+
+    # -- the rest ------------------------------------------------------------
+
+    def select(self, nodeids: Iterable[str]) -> None:
+        """Tell progress which steps this run selected."""
+        chosen = {local_id_of(nodeid) for nodeid in nodeids}
+        self.progress.selected = tuple(s for s in self.run.plan.steps if s.local_id in chosen)
+
+    def start_run(self) -> None:
+        """Write the plan and the initial progress files."""
+        for phase, group, task in self.run.roadmap.tasks():
+            local = f"phase{phase.number}::group{group.id}::{task.id}"
+            if self.progress.static_skip(self.run.steps[local]):
+                self.finished_tasks.add(task_key(phase, group, task))
+        if self.writes:
+            self.status.write_plan(self.run.roadmap)
+            self._write_progress()
+
+    def _settle(
+        self, step: Step, outcome: Outcome, rep: pytest.TestReport, props: dict[str, Any]
+    ) -> None:
+        self.progress.record(step, outcome)
+        if "systemic" in props:
+            self.progress.stop(f"systemic agent failure: {props['systemic']}")
+        if step.kind == "task":
+            self._task_settled(step, outcome, rep, props)
+        elif step.kind == "gate" and outcome == "passed":
+            self._group_complete(step)
+        elif outcome == "failed":
+            self._line(f"{step.label} failed: {_first_line(rep)}")
+
+    def _task_settled(
+        self, step: Step, outcome: Outcome, rep: pytest.TestReport, props: dict[str, Any]
+    ) -> None:
+        assert step.group is not None and step.task is not None
+        key = task_key(step.phase, step.group, step.task)
+        elapsed = time.monotonic() - self.started.get(step.local_id, time.monotonic())
+        if outcome == "passed":
+            self.finished_tasks.add(key)
+        if outcome != "skipped" and self.writes:
+            record = {
+                "outcome": outcome,
+                "digest": task_digest(step.task),
+                "finished": _now(),
+                **{k: v for k, v in props.items() if k != "dry_run"},
+            }
+            self.records.save(key, record)
+        if outcome == "skipped":
+            return
+        extra = cost_and_turns(props)
+        reason = "" if outcome == "passed" else f": {_first_line(rep)}"
+        self._line(f"{step.task.id} {outcome} in {elapsed:.1f}s{extra}{reason}")
+
+    def _group_complete(self, gate: Step) -> None:
+        assert gate.group is not None
+        self._line(f"{gate.label} passed: group complete")
+        if not self.writes:
+            return
+        tasks = []
+        for task in gate.group.tasks:
+            local = f"phase{gate.phase.number}::group{gate.group.id}::{task.id}"
+            props = self.properties.get(local) or self.records.get(
+                task_key(gate.phase, gate.group, task)
+            )
+            reason = self.progress.static_skip(self.run.steps[local])
+            tasks.append(TaskLine.of(task, reason, props))
+        text = status_markdown(
+            self.run.settings.roadmap.name,
+            gate.phase,
+            gate.group,
+            tasks,
+            self.properties.get(gate.local_id, {}),
+        )
+        self.status.mark_complete(gate.phase, gate.group, text)
+        for task in gate.group.tasks:
+            self.finished_tasks.add(task_key(gate.phase, gate.group, task))
+
+    def _finish(self, step: Step) -> None:
+        if self.started.pop(step.local_id, None) is not None:
+            self._write_progress()
+
+    def _write_progress(self) -> None:
+        if not self.writes:
+            return
+        in_progress = []
+        for local in self.started:
+            step = self.run.steps[local]
+            assert step.group is not None
+            name = step.task.id if step.task is not None else "gate"
+            in_progress.append(f"{group_key(step.phase, step.group)}:{name}")
+        pending = [
+            f"{key}:{task.title}"
+            for phase, group, task in self.run.roadmap.tasks()
+            if (key := task_key(phase, group, task)) not in self.finished_tasks
+        ]
+        self.status.write_progress(pending, in_progress)
+
+    def _announce_group(self, step: Step) -> None:
+        if step.ordinal in self.announced or step.group is None:
+            return
+        self.announced.add(step.ordinal)
+        group = step.group
+        count = len(group.tasks)
+        agents = self.workers or 1
+        title = f": {group.title}" if group.title else ""
+        self._line(
+            f"Phase {step.phase.number} · Group {group.id}{title} — "
+            f"{count} task{'s' * (count != 1)}, {agents} agent{'s' * (agents != 1)}"
+        )
+
+    def _line(self, text: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and self.config.get_verbosity() >= 0:
+            reporter.write_line(f"[roadmap] {text}")
+
+
+def _first_line(rep: pytest.TestReport) -> str:
+    text = str(rep.longrepr or "").strip()
+    return text.splitlines()[0] if text else rep.outcome
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,210 @@
+"""pytest hooks of pytest-roadmap: options, configuration, collection, fixtures.
+
+Nothing here acts unless ``--roadmap PATH`` is given; heavy imports wait until then.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any
+
+import pytest
+
+from pytest_roadmap import settings as settings_mod
+from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.context import is_worker
+from pytest_roadmap.context import run_key
+
+if TYPE_CHECKING:
+    from pytest_roadmap.controller import RoadmapController
+    from pytest_roadmap.roadmap import Group
+    from pytest_roadmap.roadmap import Phase
+
+controller_key = pytest.StashKey["RoadmapController"]()
+DEFAULT_MAX_PARALLEL_AGENTS = 4
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings_mod.add_options(parser)
+
+
+def active(config: pytest.Config) -> bool:
+    """True when this pytest run runs a roadmap."""
+    return run_key in config.stash
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("roadmap"):
+        return
+    from pytest_roadmap import preflight
+    from pytest_roadmap.plan import Plan
+    from pytest_roadmap.plan import Progress
+    from pytest_roadmap.roadmap import RoadmapError
+    from pytest_roadmap.roadmap import load_roadmap
+    from pytest_roadmap.state import MemoryCache
+    from pytest_roadmap.state import StatusFiles
+    from pytest_roadmap.state import TaskRecords
+    from pytest_roadmap.state import load_completion
+
+    path = Path(config.getoption("roadmap")).absolute()
+    try:
+        roadmap = load_roadmap(path)
+    except RoadmapError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    unknown = settings_mod.unknown_front_matter(roadmap.settings)
+    if unknown:
+        known = ", ".join(settings_mod.INI_SETTINGS)
+        raise pytest.UsageError(
+            f"{roadmap.path}:1: unknown setting {unknown[0]!r} in front matter (known: {known})"
+        )
+    settings = settings_mod.resolve(config, path, roadmap.settings)
+    controller = not is_worker(config)
+    if controller:
+        preflight.check(config, settings)
+    status = StatusFiles(settings.status_dir, settings.project_dir)
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    records = TaskRecords(cache if cache is not None else MemoryCache(), path.name)
+    completion = load_completion(roadmap, status, records, settings.redo)
+    plan = Plan.build(roadmap, settings.phases, completion)
+    run = RoadmapRun(settings, roadmap, plan)
+    config.stash[run_key] = run
+    # The roadmap is the only collection root: the project's own tests stay out.
+    config.args[:] = [str(path)]
+    if controller:
+        from pytest_roadmap.controller import RoadmapController
+
+        run.progress = Progress(plan)
+        ctl = RoadmapController(config, run, status, records)
+        config.stash[controller_key] = ctl
+        config.pluginmanager.register(ctl, "roadmap-controller")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Register the xdist hooks early enough for ``-n auto``."""
+    if config.getoption("roadmap") and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(), "roadmap-xdist")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    ctl = session.config.stash.get(controller_key, None)
+    if ctl is not None:
+        ctl.workers = _worker_count(session.config)
+        ctl.start_run()
+
+
+def _worker_count(config: pytest.Config) -> int:
+    numprocesses = getattr(config.option, "numprocesses", None)
+    return int(numprocesses) if isinstance(numprocesses, int) and numprocesses > 0 else 1
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    config = parent.config
+    if not active(config) or file_path != config.stash[run_key].settings.roadmap:
+        return None
+    from pytest_roadmap.items import RoadmapFile
+
+    return RoadmapFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """On xdist workers, add the dispatch pad after any deselection."""
+    if not (active(config) and is_worker(config)) or not items:
+        return
+    from pytest_roadmap.items import PadItem
+    from pytest_roadmap.scheduler import PAD_NAME
+
+    file_node = items[0].parent
+    while file_node is not None and not isinstance(file_node, pytest.File):
+        file_node = file_node.parent
+    assert file_node is not None
+    items.append(PadItem.from_parent(file_node, name=PAD_NAME))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """The dispatch pad does nothing and reports nothing."""
+    from pytest_roadmap.scheduler import PAD_NAME
+
+    return True if item.name == PAD_NAME and active(item.config) else None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not active(config):
+        return None
+    run = config.stash[run_key]
+    settings = run.settings
+    tasks = sum(1 for _ in run.roadmap.tasks())
+    groups = sum(len(p.groups) for p in run.roadmap.phases)
+    agent = settings.agent_command or f"claude ({settings.claude_bin or 'not found'})"
+    mode = ", dry run" if settings.dry_run else ""
+    return (
+        f"roadmap: {settings.roadmap.name}: {len(run.roadmap.phases)} phases, {groups} groups, "
+        f"{tasks} tasks; agent: {agent}; task timeout {settings.task_timeout:g}s{mode}"
+    )
+
+
+# -- fixtures a conftest.py may override ------------------------------------------
+
+
+@pytest.fixture
+def roadmap_phase(request: pytest.FixtureRequest) -> Phase:
+    """The phase of the gate being run."""
+    phase: Phase = request.node.step.phase
+    return phase
+
+
+@pytest.fixture
+def roadmap_group(request: pytest.FixtureRequest) -> Group:
+    """The group of the gate being run."""
+    group: Group | None = request.node.step.group
+    assert group is not None
+    return group
+
+
+@pytest.fixture
+def roadmap_gate_commands(request: pytest.FixtureRequest) -> Sequence[str]:
+    """The command lines of a group's gate; override it in conftest.py to change them."""
+    from pytest_roadmap.gates import default_gates
+
+    settings = request.config.stash[run_key].settings
+    if settings.gates is not None:
+        return settings.gates
+    return default_gates(settings.project_dir).commands
+
+
+class XdistHooks:
+    """Hooks that exist only with pytest-xdist, registered when it is present."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:
+        """``-n auto`` means MAX_PARALLEL_AGENTS agents (default 4)."""
+        if not config.getoption("roadmap") or config.option.numprocesses != "auto":
+            return None
+        value = os.environ.get("MAX_PARALLEL_AGENTS", "")
+        if not value:
+            return DEFAULT_MAX_PARALLEL_AGENTS
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise pytest.UsageError(
+                f"invalid MAX_PARALLEL_AGENTS {value!r}: give a whole number of agents"
+            ) from None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Barrier scheduling for roadmap runs."""
+        ctl = config.stash.get(controller_key, None)
+        if ctl is None:
+            return None
+        from pytest_roadmap.scheduler import RoadmapScheduling
+
+        run = config.stash[run_key]
+        assert run.progress is not None
+        return RoadmapScheduling(config, run.progress, run.steps, ctl, log)

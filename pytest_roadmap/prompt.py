@@ -1,0 +1,63 @@
+"""The prompt each agent gets: the default text, or the user's template."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from pytest_roadmap.roadmap import Group
+from pytest_roadmap.roadmap import Phase
+from pytest_roadmap.roadmap import Task
+
+DEFAULT_TEMPLATE = """\
+Implement Phase {phase_number}, Group {group_id}, Task {task_id}: {task_title}
+
+You are one of several coding agents working in this repository at the same time, \
+each on one task of the roadmap in {roadmap_path}.
+
+Task {task_id}: {task_title}
+{task_text}
+
+Phase {phase_number}: {phase_title}
+Group {group_id}: {group_title}
+Other tasks of this group, done at the same time by other agents (leave them to them):
+{siblings}
+
+Rules:
+- Work only on task {task_id}; do not change what the other tasks own.
+- Do not commit, push or create branches: the orchestrator commits after the phase.
+- When you are done, reply with a short summary of what you changed.
+"""
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def prompt_values(
+    roadmap_path: str, phase: Phase, group: Group, task: Task
+) -> dict[str, str]:
+    """The placeholders a template may use, and their values for one task."""
+    siblings = [f"- {t.id}: {t.title}" for t in group.tasks if t.id != task.id]
+    return {
+        "task_id": task.id,
+        "task_title": task.title,
+        "task_text": task.text,
+        "group_id": group.id,
+        "group_title": group.title,
+        "phase_number": str(phase.number),
+        "phase_title": phase.title,
+        "siblings": "\n".join(siblings) or "(none)",
+        "roadmap_path": roadmap_path,
+    }
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Fill ``{name}`` placeholders in one pass; other braces stay as they are."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m[1], m[0]), template)
+
+
+def load_template(path: Path | None) -> str:
+    """The user's template file, or the default one."""
+    if path is None:
+        return DEFAULT_TEMPLATE
+    return path.read_text(encoding="utf-8")

@@ -1,0 +1,189 @@
+"""xdist scheduling with hard barriers between groups.
+
+A worker starts item *i* only once it holds the next index (or the shutdown
+signal), and that next index is pinned to it. So every real item is sent
+together with the dispatch pad, an item that the worker skips in no time: a
+worker only ever holds a pad, and this controller places each real item on a
+worker exactly when that worker is free and the item's barrier allows it.
+Items that must not run (done, blocked, not selected) are never sent: the
+controller reports them as skipped itself.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+from typing import Protocol
+
+import pytest
+
+from pytest_roadmap.plan import Progress
+from pytest_roadmap.plan import Step
+from pytest_roadmap.plan import local_id_of
+
+PAD_NAME = "roadmap-dispatch-pad"
+
+
+class Reporter(Protocol):
+    """How the scheduler reports items it never sends (the controller)."""
+
+    def select(self, nodeids: Sequence[str]) -> None: ...
+
+    def report_skip(self, nodeid: str, step: Step, reason: str) -> None: ...
+
+
+class RoadmapScheduling:
+    """Implements xdist's ``Scheduling`` protocol (see xdist/scheduler/protocol.py)."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        progress: Progress,
+        steps: dict[str, Step],
+        reporter: Reporter,
+        log: Any = None,
+    ) -> None:
+        from xdist.remote import Producer
+        from xdist.workermanage import parse_tx_spec_config
+
+        self.numnodes = len(parse_tx_spec_config(config))
+        self.progress = progress
+        self.steps = steps
+        self.reporter = reporter
+        self.log = log if log is not None else Producer("roadmapsched", enabled=False)
+        self.node2collection: dict[Any, list[str]] = {}
+        self.node2pending: dict[Any, list[int]] = {}
+        self.collection: list[str] | None = None
+        self.pad_index = -1
+        self.index_of: dict[str, int] = {}  # local id -> index in the collection
+        self.nodeid_of: dict[str, str] = {}  # local id -> node id
+        self.waiting: deque[Step] = deque()
+        self.running: list[Step] = []
+
+    # -- the protocol's properties ---------------------------------------------
+
+    @property
+    def nodes(self) -> list[Any]:
+        """The workers currently in use."""
+        return list(self.node2pending)
+
+    @property
+    def collection_is_completed(self) -> bool:
+        """Every initial worker has sent its collection."""
+        return len(self.node2collection) >= self.numnodes
+
+    @property
+    def tests_finished(self) -> bool:
+        """Every selected step is settled and no worker holds a real item."""
+        if self.collection is None:
+            return False
+        return not self.waiting and not self._active() and not any(self.node2pending.values())
+
+    @property
+    def has_pending(self) -> bool:
+        """Some step still waits or runs."""
+        return bool(self.waiting) or any(self.node2pending.values())
+
+    # -- the protocol's methods ------------------------------------------------
+
+    def add_node(self, node: Any) -> None:
+        """A worker came up."""
+        assert node not in self.node2pending
+        self.node2pending[node] = []
+
+    def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
+        """A worker collected; all workers must see the same items."""
+        if self.collection is not None and list(collection) != self.collection:
+            raise RuntimeError(
+                f"worker {node.gateway.id} collected other items than the first worker: "
+                "the roadmap changed during the run?"
+            )
+        self.node2collection[node] = list(collection)
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        """A worker finished an item (the pad included): place what is now ready."""
+        if item_index != self.pad_index:
+            self.node2pending[node].remove(item_index)
+        self._advance()
+
+    def mark_test_pending(self, item: str) -> None:
+        """Not supported: a roadmap step is never run twice in one session."""
+        raise NotImplementedError
+
+    def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
+        """Not supported: this scheduler never steals."""
+        raise NotImplementedError
+
+    def remove_node(self, node: Any) -> str | None:
+        """A worker went away; return the node id it was running, if any."""
+        pending = self.node2pending.pop(node)
+        self.node2collection.pop(node, None)
+        if not pending:
+            return None
+        assert self.collection is not None
+        return self.collection[pending[0]]
+
+    def schedule(self) -> None:
+        """Start scheduling once the first collection is in (again after a worker restart)."""
+        assert self.collection_is_completed
+        if self.collection is None:
+            self._init_collection()
+        self._advance()
+
+    # -- barrier logic -----------------------------------------------------------
+
+    def _init_collection(self) -> None:
+        collections = list(self.node2collection.values())
+        first = collections[0]
+        for other in collections[1:]:
+            if other != first:
+                raise RuntimeError(
+                    "xdist workers collected different roadmap items; "
+                    "every worker must see the same ROADMAP.md"
+                )
+        self.collection = first
+        for index, nodeid in enumerate(first):
+            local = local_id_of(nodeid)
+            if local == PAD_NAME:
+                self.pad_index = index
+            elif local in self.steps:
+                self.index_of[local] = index
+                self.nodeid_of[local] = nodeid
+        assert self.pad_index >= 0, "workers collected no dispatch pad"
+        self.reporter.select([self.nodeid_of[local] for local in self.index_of])
+        self.waiting = deque(s for s in self.progress.selected if s.local_id in self.index_of)
+
+    def _active(self) -> list[Step]:
+        self.running = [s for s in self.running if self.progress.outcome(s) is None]
+        return self.running
+
+    def _advance(self) -> None:
+        """Skip or send every waiting step whose barrier is open, in roadmap order."""
+        active = self._active()
+        while self.waiting:
+            step = self.waiting[0]
+            if any(a.ordinal < step.ordinal for a in active):
+                break
+            if step.kind != "task" and any(a.ordinal == step.ordinal for a in active):
+                break
+            reason = self.progress.skip_reason(step)
+            if reason:
+                self.waiting.popleft()
+                self.reporter.report_skip(self.nodeid_of[step.local_id], step, reason)
+                continue
+            node = self._free_node()
+            if node is None:
+                break
+            self.waiting.popleft()
+            index = self.index_of[step.local_id]
+            self.node2pending[node].append(index)
+            node.send_runtest_some([index, self.pad_index])
+            active.append(step)
+            self.running = active
+
+    def _free_node(self) -> Any | None:
+        for node, pending in self.node2pending.items():
+            if not pending and not getattr(node, "shutting_down", False):
+                return node
+        return None

@@ -1,0 +1,243 @@
+"""Options, ini settings and their resolution into one frozen :class:`Settings`.
+
+Precedence, highest first: command line, environment variable, the roadmap's
+YAML front matter, the ini file, the default.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROADMAP_DESC = "run the roadmap in this Markdown file: one test item per task, gate and commit"
+PHASES_DESC = "only these phases, e.g. '2', '2-3' or '1,3'"
+TASK_TIMEOUT_DESC = "seconds an agent may run before its process tree is killed (env TASK_TIMEOUT)"
+REDO_DESC = "ignore recorded completion (status files, cache) and run everything selected again"
+DRY_RUN_DESC = "run no agent and no gate and write no file; each item reports what it would do"
+GATES_DESC = "gate command lines run after each group (default: the npm scripts that exist)"
+GATE_DESC = "a gate command line; repeat for several (replaces roadmap_gates)"
+NO_GATES_DESC = "run no gate commands (each group's gate item passes at once)"
+AGENT_COMMAND_DESC = (
+    "command line of another agent than Claude Code; '{prompt_file}' is replaced by a file "
+    "holding the prompt, otherwise the prompt comes on stdin"
+)
+CLAUDE_BIN_DESC = "the Claude Code CLI to run (env CLAUDE_BIN; default: 'claude' on PATH)"
+CLAUDE_ARGS_DESC = "extra arguments for the Claude Code CLI"
+PROMPT_TEMPLATE_DESC = (
+    "file with the prompt template; placeholders: {task_id} {task_title} {task_text} {group_id} "
+    "{group_title} {phase_number} {phase_title} {siblings} {roadmap_path}"
+)
+NO_COMMIT_DESC = "do not commit after each phase (nor push)"
+NO_PUSH_DESC = "commit after each phase but do not push"
+LOG_DIR_DESC = "directory of the agents' and gates' logs, relative to the roadmap's directory"
+STATUS_DIR_DESC = "directory of the status files, relative to the roadmap's directory"
+
+DEFAULT_TASK_TIMEOUT = 3600.0
+DEFAULT_LOG_DIR = "logs/orchestrator"
+DEFAULT_STATUS_DIR = "status"
+CLAUDE_INSTALL_HINT = (
+    "Claude Code CLI not found! Install it (npm install -g @anthropic-ai/claude-code) "
+    "or set roadmap_claude_bin"
+)
+
+#: ini settings a roadmap's front matter may set too.
+INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
+    # name: (help, ini type, default)
+    "roadmap_phases": (PHASES_DESC, "string", None),
+    "roadmap_task_timeout": (TASK_TIMEOUT_DESC, "string", None),
+    "roadmap_gates": (GATES_DESC, "linelist", None),
+    "roadmap_agent_command": (AGENT_COMMAND_DESC, "string", None),
+    "roadmap_claude_bin": (CLAUDE_BIN_DESC, "string", None),
+    "roadmap_claude_args": (CLAUDE_ARGS_DESC, "args", None),
+    "roadmap_prompt_template": (PROMPT_TEMPLATE_DESC, "string", None),
+    "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
+    "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
+}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the ``--roadmap*`` options and ``roadmap_*`` ini settings."""
+    group = parser.getgroup("roadmap", "run a Markdown roadmap through coding agents")
+    # Help texts: lower case, no trailing period, as pytest's own.
+    group.addoption("--roadmap", metavar="PATH", default=None, help=ROADMAP_DESC)
+    group.addoption("--roadmap-phases", metavar="SPEC", default=None, help=PHASES_DESC)
+    group.addoption(
+        "--roadmap-task-timeout",
+        "--task-timeout",
+        dest="roadmap_task_timeout",
+        metavar="SECONDS",
+        default=None,
+        help=TASK_TIMEOUT_DESC,
+    )
+    group.addoption("--roadmap-redo", action="store_true", default=False, help=REDO_DESC)
+    group.addoption("--roadmap-dry-run", action="store_true", default=False, help=DRY_RUN_DESC)
+    group.addoption(
+        "--roadmap-gate", action="append", metavar="CMD", default=None, help=GATE_DESC
+    )
+    group.addoption("--roadmap-no-gates", action="store_true", default=False, help=NO_GATES_DESC)
+    group.addoption(
+        "--roadmap-agent-command", metavar="CMD", default=None, help=AGENT_COMMAND_DESC
+    )
+    group.addoption("--roadmap-no-commit", action="store_true", default=False, help=NO_COMMIT_DESC)
+    group.addoption("--roadmap-no-push", action="store_true", default=False, help=NO_PUSH_DESC)
+    for name, (help_text, kind, default) in INI_SETTINGS.items():
+        parser.addini(name, help_text, type=kind, default=default)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, resolved once per process."""
+
+    roadmap: Path
+    project_dir: Path
+    phases: frozenset[int] | None
+    task_timeout: float
+    redo: bool
+    dry_run: bool
+    commit: bool
+    push: bool
+    gates: tuple[str, ...] | None  # None: the npm scripts that exist
+    agent_command: str | None
+    claude_bin: str | None
+    claude_args: tuple[str, ...]
+    prompt_template: Path | None
+    log_dir: Path
+    status_dir: Path
+
+    @property
+    def uses_claude(self) -> bool:
+        """True when the agent is the Claude Code CLI."""
+        return self.agent_command is None
+
+
+def parse_phases(spec: str, where: str = "--roadmap-phases") -> frozenset[int]:
+    """Parse '2', '2-3' or '1,3' (and mixes: '1,3-4') into phase numbers."""
+    numbers: set[int] = set()
+    try:
+        for part in spec.split(","):
+            first, sep, last = part.strip().partition("-")
+            low, high = int(first), int(last) if sep else int(first)
+            if low > high or low < 0:
+                raise ValueError
+            numbers.update(range(low, high + 1))
+    except ValueError:
+        raise pytest.UsageError(
+            f"invalid phases {spec!r} from {where}: use a number, a range or a list, "
+            "e.g. 2, 2-3 or 1,3"
+        ) from None
+    return frozenset(numbers)
+
+
+def parse_timeout(value: object, where: str) -> float:
+    """A positive number of seconds, or a UsageError naming where it came from."""
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise pytest.UsageError(
+            f"invalid task timeout {value!r} from {where}: give a positive number of seconds"
+        )
+    return seconds
+
+
+class _Resolver:
+    """Looks a setting up on the command line, in the environment, front matter and ini."""
+
+    def __init__(self, config: pytest.Config, front_matter: Mapping[str, object]) -> None:
+        self.config = config
+        self.front_matter = front_matter
+
+    def get(self, name: str, env: str | None = None) -> tuple[object, str]:
+        """Return (value, where it came from); value None when nowhere set."""
+        cli = self.config.getoption(name, default=None)
+        if cli is not None and cli is not False:
+            return cli, "--" + name.replace("_", "-")
+        if env and os.environ.get(env):
+            return os.environ[env], f"{env} environment variable"
+        if name in self.front_matter:
+            return self.front_matter[name], f"{name} in the roadmap's front matter"
+        value = self.config.getini(name)
+        if value not in (None, "", []):
+            return value, f"{name} in the ini file"
+        return None, "default"
+
+
+def _as_lines(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(line.strip() for line in value.splitlines() if line.strip())
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    return (str(value),)
+
+
+def _as_args(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(shlex.split(value))
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return (str(value),)
+
+
+def find_claude(configured: str | None) -> str | None:
+    """Resolve the Claude Code CLI: an explicit path or name, else ``claude`` on PATH."""
+    return shutil.which(configured or "claude")
+
+
+def unknown_front_matter(front_matter: Mapping[str, object]) -> list[str]:
+    """Front matter keys that are not settings."""
+    return [key for key in front_matter if key not in INI_SETTINGS]
+
+
+def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, object]) -> Settings:
+    """Resolve every setting for the roadmap at ``roadmap`` (an absolute path)."""
+    look = _Resolver(config, front_matter)
+    project_dir = roadmap.parent
+
+    phases_value, where = look.get("roadmap_phases")
+    phases = parse_phases(str(phases_value), where) if phases_value is not None else None
+
+    timeout_value, where = look.get("roadmap_task_timeout", env="TASK_TIMEOUT")
+    task_timeout = (
+        DEFAULT_TASK_TIMEOUT if timeout_value is None else parse_timeout(timeout_value, where)
+    )
+
+    gates: tuple[str, ...] | None
+    if config.getoption("roadmap_no_gates"):
+        gates = ()
+    elif config.getoption("roadmap_gate"):
+        gates = tuple(config.getoption("roadmap_gate"))
+    else:
+        gate_value, _ = look.get("roadmap_gates")
+        gates = None if gate_value is None else _as_lines(gate_value)
+
+    agent_value, _ = look.get("roadmap_agent_command")
+    bin_value, _ = look.get("roadmap_claude_bin", env="CLAUDE_BIN")
+    args_value, _ = look.get("roadmap_claude_args")
+    template_value, _ = look.get("roadmap_prompt_template")
+    log_value, _ = look.get("roadmap_log_dir")
+    status_value, _ = look.get("roadmap_status_dir")
+
+    return Settings(
+        roadmap=roadmap,
+        project_dir=project_dir,
+        phases=phases,
+        task_timeout=task_timeout,
+        redo=bool(config.getoption("roadmap_redo")),
+        dry_run=bool(config.getoption("roadmap_dry_run")),
+        commit=not config.getoption("roadmap_no_commit"),
+        push=not config.getoption("roadmap_no_commit") and not config.getoption("roadmap_no_push"),
+        gates=gates,
+        agent_command=str(agent_value) if agent_value else None,
+        claude_bin=find_claude(str(bin_value) if bin_value else None),
+        claude_args=_as_args(args_value) if args_value else (),
+        prompt_template=project_dir / str(template_value) if template_value else None,
+        log_dir=project_dir / str(log_value or DEFAULT_LOG_DIR),
+        status_dir=project_dir / str(status_value or DEFAULT_STATUS_DIR),
+    )

@@ -1,0 +1,177 @@
+"""Status files in the bash script's format, and per-task records in pytest's cache.
+
+Only the controller writes. Every write replaces a whole file atomically
+(a temporary file in the same directory, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from typing import Protocol
+
+from pytest_roadmap.plan import Completion
+from pytest_roadmap.plan import group_key
+from pytest_roadmap.plan import task_key
+from pytest_roadmap.roadmap import Group
+from pytest_roadmap.roadmap import Phase
+from pytest_roadmap.roadmap import Roadmap
+from pytest_roadmap.roadmap import Task
+
+ROADMAP_TASKS = "roadmap_tasks.txt"
+COMPLETED = "completed_tasks.txt"
+IN_PROGRESS = "in_progress_tasks.txt"
+PENDING = "pending_tasks.txt"
+CACHE_KEY = "roadmap/tasks"
+
+_GROUP_KEY = re.compile(r"^PHASE_(\d+):([A-Z]+)$")
+
+
+class CacheLike(Protocol):
+    """The part of ``pytest.Cache`` we use."""
+
+    def get(self, key: str, default: Any) -> Any: ...
+
+    def set(self, key: str, value: object) -> None: ...
+
+
+class MemoryCache:
+    """Stands in for pytest's cache when the cacheprovider plugin is disabled."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: object) -> None:
+        self.values[key] = value
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def status_md_name(phase: Phase, group: Group) -> str:
+    """``PHASE1-GROUP-A-STATUS.md``."""
+    return f"PHASE{phase.number}-GROUP-{group.id}-STATUS.md"
+
+
+def task_digest(task: Task) -> str:
+    """Changes when the task's title or text in ROADMAP.md changes."""
+    return hashlib.sha256(f"{task.title}\0{task.text}".encode()).hexdigest()[:16]
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+class StatusFiles:
+    """status/*.txt and PHASE*-GROUP-*-STATUS.md of one project."""
+
+    def __init__(self, status_dir: Path, project_dir: Path) -> None:
+        self.status_dir = status_dir
+        self.project_dir = project_dir
+
+    def completed_groups(self, roadmap: Roadmap) -> dict[str, str]:
+        """Group keys recorded as complete, each with the file that says so."""
+        listed = {line.strip() for line in _lines(self.status_dir / COMPLETED)}
+        where = self._relative(self.status_dir / COMPLETED)
+        found: dict[str, str] = {}
+        for phase in roadmap.phases:
+            for group in phase.groups:
+                key = group_key(phase, group)
+                if key in listed:
+                    found[key] = where
+                elif (self.project_dir / status_md_name(phase, group)).exists():
+                    found[key] = status_md_name(phase, group)
+        return found
+
+    def write_plan(self, roadmap: Roadmap) -> None:
+        """status/roadmap_tasks.txt: one ``PHASE_1:A:A1:Title`` line per task."""
+        lines = [
+            f"{task_key(phase, group, task)}:{task.title}"
+            for phase, group, task in roadmap.tasks()
+        ]
+        atomic_write(self.status_dir / ROADMAP_TASKS, _join(lines))
+
+    def write_progress(self, pending: Iterable[str], in_progress: Iterable[str]) -> None:
+        """status/pending_tasks.txt and in_progress_tasks.txt."""
+        atomic_write(self.status_dir / PENDING, _join(pending))
+        atomic_write(self.status_dir / IN_PROGRESS, _join(in_progress))
+
+    def mark_complete(self, phase: Phase, group: Group, status_md: str) -> None:
+        """Append ``PHASE_1:A`` to completed_tasks.txt and write the STATUS file."""
+        atomic_write(self.project_dir / status_md_name(phase, group), status_md)
+        lines = _lines(self.status_dir / COMPLETED)
+        key = group_key(phase, group)
+        if key not in (line.strip() for line in lines):
+            atomic_write(self.status_dir / COMPLETED, _join([*lines, key]))
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.project_dir))
+        except ValueError:
+            return str(path)
+
+
+def _join(lines: Iterable[str]) -> str:
+    text = "\n".join(lines)
+    return text + "\n" if text else ""
+
+
+class TaskRecords:
+    """Per-task results in pytest's cache: one entry per task, ``roadmap/<file>/PHASE_1:A:A1``."""
+
+    def __init__(self, cache: CacheLike, roadmap_id: str) -> None:
+        self.cache = cache
+        self.prefix = f"{CACHE_KEY}/{roadmap_id}/"
+
+    def get(self, key: str) -> dict[str, Any]:
+        """One task's record, or an empty dict."""
+        record = self.cache.get(self.prefix + key, None)
+        return record if isinstance(record, dict) else {}
+
+    def passed(self, roadmap: Roadmap) -> frozenset[str]:
+        """Task keys that passed earlier with the text they have now."""
+        keys = []
+        for phase, group, task in roadmap.tasks():
+            key = task_key(phase, group, task)
+            record = self.get(key)
+            if record.get("outcome") == "passed" and record.get("digest") == task_digest(task):
+                keys.append(key)
+        return frozenset(keys)
+
+    def save(self, key: str, record: Mapping[str, Any]) -> None:
+        """Store one task's record."""
+        self.cache.set(self.prefix + key, dict(record))
+
+
+def load_completion(
+    roadmap: Roadmap, status: StatusFiles, records: TaskRecords | None, redo: bool
+) -> Completion:
+    """What earlier runs completed, unless ``redo``."""
+    if redo:
+        return Completion()
+    return Completion(
+        groups=status.completed_groups(roadmap),
+        tasks=records.passed(roadmap) if records is not None else frozenset(),
+    )
