@@ -18,7 +18,9 @@ PROMPT_FILE = "{prompt_file}"
 
 def claude_argv(settings: Settings) -> tuple[str, ...]:
     """``claude -p --output-format stream-json --verbose --permission-mode ...`` plus extras."""
-    own = any(arg.startswith(("--permission-mode", "--dangerously")) for arg in settings.claude_args)
+    own = any(
+        arg.startswith(("--permission-mode", "--dangerously")) for arg in settings.claude_args
+    )
     permissions = () if own else DEFAULT_PERMISSIONS
     return (settings.claude_bin or "claude", *CLAUDE_HEADLESS, *permissions, *settings.claude_args)
 

@@ -62,6 +62,8 @@ class RoadmapController:
         self.announced: set[int] = set()  # ordinals whose start was announced
         self.finished_tasks: set[str] = set()  # task keys passed or done
         self.workers = 0
+        self.nodeids: dict[str, str] = {}  # local id -> node id of the selected steps
+        self.distributed = False
 
     # -- hooks ---------------------------------------------------------------
 
@@ -77,19 +79,17 @@ class RoadmapController:
         if reporter is not None and self.config.get_verbosity() == 0:
             reporter.showfspath = False
 
-    def pytest_report_teststatus(
-        self, report: pytest.TestReport
-    ) -> tuple[str, str, str] | None:
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
         """No dot or letter per item when our progress lines show the outcomes."""
         if self.config.get_verbosity() != 0 or local_id_of(report.nodeid) not in self.run.steps:
             return None
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            return report.outcome, "", ""
+            return report.outcome, "", report.outcome.upper()
         return None
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         step = self.run.steps.get(local_id_of(nodeid))
-        if step is None or step.kind == "commit":
+        if step is None or step.kind == "commit" or self.progress.skip_reason(step):
             return
         self.started[step.local_id] = time.monotonic()
         self._announce_group(step)
@@ -110,17 +110,40 @@ class RoadmapController:
             self._finish(step)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self) -> None:
-        """Nothing stays "in progress" once the run is over."""
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        """Account for steps xdist never ran; nothing stays "in progress" afterwards."""
+        if self.distributed and exitstatus != pytest.ExitCode.INTERRUPTED:
+            for step in list(self.progress.unresolved()):
+                reason = self.progress.skip_reason(step) or "not run: the run stopped early"
+                self.report_skip(self.nodeids[step.local_id], step, reason)
         self.started.clear()
         self._write_progress()
+
+    def report_skip(self, nodeid: str, step: Step, reason: str) -> None:
+        """Report a step as skipped without running it (the xdist scheduler's skips)."""
+        path = nodeid.split("::", 1)[0]
+        location = (path, step.line - 1, step.label)
+        hook = self.config.hook
+        hook.pytest_runtest_logstart(nodeid=nodeid, location=location)
+        skipped = (path, step.line, f"Skipped: {reason}")
+        hook.pytest_runtest_logreport(
+            report=pytest.TestReport(nodeid, location, {}, "skipped", skipped, "setup")
+        )
+        hook.pytest_runtest_logreport(
+            report=pytest.TestReport(nodeid, location, {}, "passed", None, "teardown")
+        )
+        hook.pytest_runtest_logfinish(nodeid=nodeid, location=location)
 
     # -- the rest ------------------------------------------------------------
 
     def select(self, nodeids: Iterable[str]) -> None:
         """Tell progress which steps this run selected."""
-        chosen = {local_id_of(nodeid) for nodeid in nodeids}
-        self.progress.selected = tuple(s for s in self.run.plan.steps if s.local_id in chosen)
+        self.nodeids = {local_id_of(nodeid): nodeid for nodeid in nodeids}
+        self.progress.selected = tuple(s for s in self.run.plan.steps if s.local_id in self.nodeids)
+
+    def distribute(self) -> None:
+        """xdist runs the items; the scheduler reports what it never sends."""
+        self.distributed = True
 
     def start_run(self) -> None:
         """Write the plan and the initial progress files."""
@@ -136,6 +159,9 @@ class RoadmapController:
         self, step: Step, outcome: Outcome, rep: pytest.TestReport, props: dict[str, Any]
     ) -> None:
         self.progress.record(step, outcome)
+        if "dry_run" in props:
+            name = step.task.id if step.task is not None else step.label
+            self._line(f"{name} {props['dry_run']}")
         if "systemic" in props:
             self.progress.stop(f"systemic agent failure: {props['systemic']}")
         if step.kind == "task":

@@ -26,9 +26,7 @@ def open_repo(path: Path) -> git.Repo | None:
 def identity_problem(repo: git.Repo) -> str | None:
     """Why git could not author a commit here, or None."""
     reader = repo.config_reader()
-    missing = [
-        key for key in ("name", "email") if not reader.get_value("user", key, default="")
-    ]
+    missing = [key for key in ("name", "email") if not reader.get_value("user", key, default="")]
     if not missing:
         return None
     return (

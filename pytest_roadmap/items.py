@@ -125,19 +125,24 @@ class _StepMixin:
     def run(self) -> RoadmapRun:
         return self.config.stash[run_key]
 
+    def add_backstop(self) -> None:
+        """pytest-timeout steps in a little after our own timeout would have."""
+        if self.config.pluginmanager.hasplugin("timeout"):
+            backstop = self.run.settings.task_timeout + TIMEOUT_BACKSTOP
+            self.add_marker(pytest.mark.timeout(backstop))  # type: ignore[attr-defined]
+
     def skip_if_blocked(self) -> None:
         progress = self.run.progress
         if progress is not None:
             reason = progress.skip_reason(self.step)
             if reason:
-                pytest.skip(reason)
+                # reported at the roadmap line of the step, not at this line
+                raise pytest.skip.Exception(reason, _use_item_location=True)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.step.line - 1, self.step.label
 
-    def repr_failure(
-        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
-    ) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         """A roadmap failure shows its reason and log tail, not a Python traceback."""
         if isinstance(excinfo.value, RoadmapFailure):
             return excinfo.value.describe()
@@ -150,9 +155,7 @@ class TaskItem(_StepMixin, pytest.Item):
     def __init__(self, *, step: Step, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.step = step
-        if self.config.pluginmanager.hasplugin("timeout"):
-            backstop = self.run.settings.task_timeout + TIMEOUT_BACKSTOP
-            self.add_marker(pytest.mark.timeout(backstop))
+        self.add_backstop()
 
     def setup(self) -> None:
         self.skip_if_blocked()
@@ -215,6 +218,7 @@ class GateItem(_StepMixin, pytest.Function):
     def __init__(self, *, step: Step, **kwargs: Any) -> None:
         self.step = step
         super().__init__(**kwargs)
+        self.add_backstop()
 
     def setup(self) -> None:
         self.skip_if_blocked()
@@ -272,7 +276,9 @@ class CommitItem(_StepMixin, pytest.Item):
             self.user_properties.append(("dry_run", f"would {what} the phase"))
             return
         if not settings.commit:
-            pytest.skip("commit turned off by --roadmap-no-commit")
+            raise pytest.skip.Exception(
+                "commit turned off by --roadmap-no-commit", _use_item_location=True
+            )
         exclude = [settings.log_dir]
         xmlpath = self.config.getoption("xmlpath", None)
         if xmlpath:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pytest_roadmap.roadmap import Group
     from pytest_roadmap.roadmap import Phase
 
-controller_key = pytest.StashKey["RoadmapController"]()
+controller_key: pytest.StashKey[RoadmapController] = pytest.StashKey()
 DEFAULT_MAX_PARALLEL_AGENTS = 4
 
 
@@ -49,9 +49,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_roadmap.state import TaskRecords
     from pytest_roadmap.state import load_completion
 
-    path = Path(config.getoption("roadmap")).absolute()
+    given = config.getoption("roadmap")
+    path = Path(given).absolute()
     try:
-        roadmap = load_roadmap(path)
+        roadmap = load_roadmap(given)
     except RoadmapError as exc:
         raise pytest.UsageError(str(exc)) from None
     unknown = settings_mod.unknown_front_matter(roadmap.settings)

@@ -35,9 +35,11 @@ def check(config: pytest.Config, settings: Settings) -> None:
     repo = gitops.open_repo(settings.project_dir)
     if repo is None:
         raise pytest.UsageError(f"{settings.project_dir}: {gitops.NOT_A_REPO}")
-    gates = settings.gates if settings.gates is not None else default_gates(
-        settings.project_dir
-    ).commands
+    gates = (
+        settings.gates
+        if settings.gates is not None
+        else default_gates(settings.project_dir).commands
+    )
     if any(_program(cmd) == "npm" for cmd in gates) and shutil.which("npm") is None:
         raise pytest.UsageError(
             "npm not found, but the gate runs npm scripts: install Node.js and npm, "
@@ -89,4 +91,3 @@ def _rel(path: os.PathLike[str], settings: Settings) -> str:
         return str(os.path.relpath(path, settings.project_dir)).rstrip("/") + "/"
     except ValueError:
         return str(path)
-

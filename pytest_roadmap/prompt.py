@@ -33,9 +33,7 @@ Rules:
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-def prompt_values(
-    roadmap_path: str, phase: Phase, group: Group, task: Task
-) -> dict[str, str]:
+def prompt_values(roadmap_path: str, phase: Phase, group: Group, task: Task) -> dict[str, str]:
     """The placeholders a template may use, and their values for one task."""
     siblings = [f"- {t.id}: {t.title}" for t in group.tasks if t.id != task.id]
     return {

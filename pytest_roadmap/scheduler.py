@@ -32,6 +32,8 @@ class Reporter(Protocol):
 
     def report_skip(self, nodeid: str, step: Step, reason: str) -> None: ...
 
+    def distribute(self) -> None: ...
+
 
 class RoadmapScheduling:
     """Implements xdist's ``Scheduling`` protocol (see xdist/scheduler/protocol.py)."""
@@ -60,6 +62,7 @@ class RoadmapScheduling:
         self.nodeid_of: dict[str, str] = {}  # local id -> node id
         self.waiting: deque[Step] = deque()
         self.running: list[Step] = []
+        reporter.distribute()
 
     # -- the protocol's properties ---------------------------------------------
 

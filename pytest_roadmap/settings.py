@@ -77,17 +77,13 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption("--roadmap-redo", action="store_true", default=False, help=REDO_DESC)
     group.addoption("--roadmap-dry-run", action="store_true", default=False, help=DRY_RUN_DESC)
-    group.addoption(
-        "--roadmap-gate", action="append", metavar="CMD", default=None, help=GATE_DESC
-    )
+    group.addoption("--roadmap-gate", action="append", metavar="CMD", default=None, help=GATE_DESC)
     group.addoption("--roadmap-no-gates", action="store_true", default=False, help=NO_GATES_DESC)
-    group.addoption(
-        "--roadmap-agent-command", metavar="CMD", default=None, help=AGENT_COMMAND_DESC
-    )
+    group.addoption("--roadmap-agent-command", metavar="CMD", default=None, help=AGENT_COMMAND_DESC)
     group.addoption("--roadmap-no-commit", action="store_true", default=False, help=NO_COMMIT_DESC)
     group.addoption("--roadmap-no-push", action="store_true", default=False, help=NO_PUSH_DESC)
     for name, (help_text, kind, default) in INI_SETTINGS.items():
-        parser.addini(name, help_text, type=kind, default=default)  # type: ignore[call-overload]
+        parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

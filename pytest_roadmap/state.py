@@ -108,8 +108,7 @@ class StatusFiles:
     def write_plan(self, roadmap: Roadmap) -> None:
         """status/roadmap_tasks.txt: one ``PHASE_1:A:A1:Title`` line per task."""
         lines = [
-            f"{task_key(phase, group, task)}:{task.title}"
-            for phase, group, task in roadmap.tasks()
+            f"{task_key(phase, group, task)}:{task.title}" for phase, group, task in roadmap.tasks()
         ]
         atomic_write(self.status_dir / ROADMAP_TASKS, _join(lines))
 

@@ -1,0 +1,304 @@
+"""A fake coding agent for the test suite: ``python tests/fake_agent.py [FLAGS]``.
+
+It reads its prompt (stdin until EOF unless stdin is a TTY, or ``--prompt-file``),
+then does what its flags say, in this order:
+
+  --stdout TEXT / --stderr TEXT   print a line to stdout / stderr (repeatable)
+  --api-retry STATUS              with --stream-json: a system/api_retry event (repeatable)
+  --not-logged-in                 print a result event like the real CLI's
+                                  ("Not logged in · Please run /login", is_error), exit 1
+  --fail-first N --counter PATH   exit 1 on the first N runs counted in PATH, then go on
+  --spawn-grandchild --pid-file P start a SIGTERM-ignoring grandchild in a new session
+                                  (its pid goes to P), then hang
+  --spawn-orphan --pid-file P     start a sleeping child in our own process group (pid to P)
+                                  and go on; it outlives us unless the runner kills it
+  --output-bytes N                print N bytes of binary junk (invalid UTF-8, long lines)
+  --giant-line N                  print one N-byte line starting with '{' and no newline
+  --sleep S                       sleep S seconds
+  --hang                          sleep forever (--ignore-term: ignore SIGTERM too)
+  --crash                         SIGKILL ourselves
+  --write PATH[=CONTENT]          write a file relative to cwd (default: task id + newline)
+  --stream-json                   claude-like events: system/init, an assistant turn using
+                                  Bash, and a result (--subtype NAME, --is-error TEXT)
+  --exit N                        exit code (default 0)
+
+Every flag can also come from the environment as FAKE_AGENT_<FLAG> (upper case, '-' as
+'_'; '1'/'true'/'yes' for switches). Precedence: environment < argv < FAKE_AGENT_PLAN,
+a JSON object mapping a task id (env ROADMAP_TASK_ID) to a list of extra flags for that
+task. Repeatable flags accumulate.
+
+With FAKE_AGENT_RECORD=PATH, each run appends two JSON lines to PATH (one write each,
+O_APPEND): {"event": "start"|"end", "task", "start", "end", "pid", "cwd", "prompt",
+"argv", "outcome", "exit_code"}; outcome is null at start, then "ok", "failed",
+"is_error" or "crash". A hung or killed run has no end line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+SWITCHES = (
+    "hang",
+    "ignore-term",
+    "crash",
+    "stream-json",
+    "not-logged-in",
+    "spawn-grandchild",
+    "spawn-orphan",
+)
+OPTIONS: dict[str, Any] = {
+    "prompt-file": str,
+    "sleep": float,
+    "exit": int,
+    "pid-file": str,
+    "is-error": str,
+    "subtype": str,
+    "output-bytes": int,
+    "giant-line": int,
+    "fail-first": int,
+    "counter": str,
+}
+REPEATABLE: dict[str, Any] = {"write": str, "stdout": str, "stderr": str, "api-retry": int}
+NOT_LOGGED_IN = "Not logged in · Please run /login"
+GRANDCHILD = """
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+tmp = sys.argv[1] + ".tmp"
+with open(tmp, "w") as f:
+    f.write(str(os.getpid()))
+os.replace(tmp, sys.argv[1])
+while True:
+    time.sleep(1)
+"""
+
+
+def env_name(flag: str) -> str:
+    return "FAKE_AGENT_" + flag.upper().replace("-", "_")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flags, with defaults taken from FAKE_AGENT_* variables."""
+    parser = argparse.ArgumentParser(description="fake coding agent for tests")
+    for flag in SWITCHES:
+        switch = os.environ.get(env_name(flag), "").lower() in ("1", "true", "yes")
+        parser.add_argument(f"--{flag}", action="store_true", default=switch)
+    for flag, kind in OPTIONS.items():
+        value = os.environ.get(env_name(flag))
+        parser.add_argument(f"--{flag}", type=kind, default=None if value is None else kind(value))
+    for flag, kind in REPEATABLE.items():
+        value = os.environ.get(env_name(flag))
+        default = [] if value is None else [kind(value)]
+        parser.add_argument(f"--{flag}", type=kind, action="append", default=default)
+    return parser
+
+
+def task_id() -> str:
+    return os.environ.get("ROADMAP_TASK_ID", "")
+
+
+def plan_flags() -> list[str]:
+    plan = json.loads(os.environ.get("FAKE_AGENT_PLAN") or "{}")
+    return [str(flag) for flag in plan.get(task_id(), [])]
+
+
+def read_prompt(args: argparse.Namespace) -> bytes:
+    if args.prompt_file:
+        with open(args.prompt_file, "rb") as file:
+            return file.read()
+    if sys.stdin is None or sys.stdin.isatty():
+        return b""
+    return sys.stdin.buffer.read()
+
+
+def record(event: str, prompt: bytes, started: float, **fields: Any) -> None:
+    """Append one JSON line to $FAKE_AGENT_RECORD in a single write."""
+    path = os.environ.get("FAKE_AGENT_RECORD")
+    if not path:
+        return
+    entry = {
+        "event": event,
+        "task": task_id(),
+        "start": started,
+        "end": time.time() if event == "end" else None,
+        "pid": os.getpid(),
+        "cwd": os.getcwd(),
+        "prompt": prompt.decode("utf-8", "surrogateescape"),
+        "argv": sys.argv[1:],
+        "outcome": None,
+        "exit_code": None,
+        **fields,
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(entry) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def emit(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def session_id() -> str:
+    return f"fake-session-{task_id()}"
+
+
+def result_event(args: argparse.Namespace, started: float, **fields: Any) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "result",
+        "subtype": args.subtype or "success",
+        "is_error": args.is_error is not None,
+        "result": args.is_error if args.is_error is not None else f"Done: {task_id()}",
+        "session_id": session_id(),
+        "num_turns": 2,
+        "total_cost_usd": 0.0123,
+        "duration_ms": int((time.time() - started) * 1000),
+        "usage": {"input_tokens": 100, "output_tokens": 20},
+        "permission_denials": [],
+    }
+    event.update(fields)
+    return event
+
+
+def emit_init(args: argparse.Namespace) -> None:
+    if args.stream_json or args.not_logged_in:
+        emit({"type": "system", "subtype": "init", "session_id": session_id(), "cwd": os.getcwd()})
+    for status in args.api_retry:
+        emit({"type": "system", "subtype": "api_retry", "error_status": status, "attempt": 1})
+
+
+def emit_turn(args: argparse.Namespace, started: float) -> None:
+    tool_use = {"type": "tool_use", "id": "toolu_fake", "name": "Bash", "input": {"command": ":"}}
+    content = [{"type": "text", "text": f"Working on {task_id()}"}, tool_use]
+    emit({"type": "assistant", "message": {"role": "assistant", "content": content}})
+    emit(result_event(args, started))
+
+
+def fail_first(args: argparse.Namespace) -> bool:
+    """Count this run in --counter; True while it is one of the first --fail-first runs."""
+    if not args.counter:
+        sys.exit("fake_agent: --fail-first needs --counter PATH")
+    fd = os.open(args.counter, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        runs = int(os.read(fd, 100) or b"0")
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(runs + 1).encode())
+    finally:
+        os.close(fd)
+    return bool(runs < args.fail_first)
+
+
+def spawn(args: argparse.Namespace, *, new_session: bool) -> None:
+    """Start the SIGTERM-ignoring grandchild; wait until it wrote its pid file."""
+    if not args.pid_file:
+        sys.exit("fake_agent: spawning needs --pid-file PATH")
+    subprocess.Popen(
+        [sys.executable, "-c", GRANDCHILD, args.pid_file], start_new_session=new_session
+    )
+    deadline = time.monotonic() + 30
+    while not os.path.exists(args.pid_file) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print(f"grandchild ready: {args.pid_file}", flush=True)
+
+
+def junk(size: int) -> None:
+    """Write ``size`` bytes of deterministic binary junk, with 2 MiB lines now and then."""
+    rng = random.Random(size)
+    block = rng.randbytes(1 << 20)
+    long_line = b"x" * (2 << 20)
+    out = sys.stdout.buffer
+    written = 0
+    while written < size:
+        piece = long_line if written % (8 << 20) == 0 else block
+        piece = piece[: size - written]
+        out.write(piece)
+        written += len(piece)
+    out.flush()
+
+
+def giant_line(size: int) -> None:
+    out = sys.stdout.buffer
+    out.write(b'{"type": "giant", "pad": "')
+    written = 26
+    chunk = b"a" * (1 << 20)
+    while written < size:
+        piece = chunk[: size - written]
+        out.write(piece)
+        written += len(piece)
+    out.flush()
+
+
+def write_files(specs: list[str]) -> None:
+    for spec in specs:
+        path, sep, content = spec.partition("=")
+        text = content if sep else f"{task_id()}\n"
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
+
+
+def hang(args: argparse.Namespace) -> None:
+    if args.ignore_term:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(3600)
+
+
+def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
+    for line in args.stdout:
+        print(line, flush=True)
+    for line in args.stderr:
+        print(line, file=sys.stderr, flush=True)
+    emit_init(args)
+    if args.not_logged_in:
+        emit(result_event(args, started, is_error=True, result=NOT_LOGGED_IN, num_turns=1))
+        return 1
+    if args.fail_first and fail_first(args):
+        print(f"fake_agent: failing on purpose (--fail-first {args.fail_first})", flush=True)
+        return 1
+    if args.spawn_grandchild or args.spawn_orphan:
+        spawn(args, new_session=args.spawn_grandchild)
+    if args.output_bytes:
+        junk(args.output_bytes)
+    if args.giant_line:
+        giant_line(args.giant_line)
+    if args.sleep:
+        time.sleep(args.sleep)
+    if args.hang or args.spawn_grandchild:
+        hang(args)
+    if args.crash:
+        record("end", prompt, started, outcome="crash")
+        os.kill(os.getpid(), signal.SIGKILL)
+    write_files(args.write)
+    if args.stream_json:
+        emit_turn(args, started)
+    return int(args.exit or 0)
+
+
+def main() -> int:
+    started = time.time()
+    args = build_parser().parse_args(sys.argv[1:] + plan_flags())
+    prompt = read_prompt(args)
+    record("start", prompt, started)
+    code = run(args, prompt, started)
+    outcome = "failed" if code else ("is_error" if args.is_error is not None else "ok")
+    record("end", prompt, started, outcome=outcome, exit_code=code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
