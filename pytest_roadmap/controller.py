@@ -114,6 +114,8 @@ class RoadmapController:
         """Account for steps xdist never ran; nothing stays "in progress" afterwards."""
         if self.distributed and exitstatus != pytest.ExitCode.INTERRUPTED:
             for step in list(self.progress.unresolved()):
+                if step.local_id not in self.nodeids:
+                    continue  # never collected by a worker (an empty selection)
                 reason = self.progress.skip_reason(step) or "not run: the run stopped early"
                 self.report_skip(self.nodeids[step.local_id], step, reason)
         self.started.clear()

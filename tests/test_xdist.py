@@ -222,7 +222,12 @@ def test_worker_killed_mid_task(project: Project, restarts: str | None) -> None:
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 1, outcomes
     assert outcomes.get("passed") == 1, outcomes
-    assert "crashed" in result.stdout.str()
+    output = result.stdout.str()
+    assert "crashed" in output
+    if restarts == "0":
+        assert "worker restarting disabled" in output
+    else:
+        assert "replacing crashed worker" in output
     assert sorted(by_task(project.records("start"))) == ["A1"]
     items = junit(project)
     outcome, message = items["phase1::groupA::A2"]
@@ -301,6 +306,11 @@ def test_single_task_group(project: Project) -> None:
     assert sorted(by_task(project.records("end"))) == ["A1"]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="plugin bug: with -n, an empty selection ends in INTERNALERROR 'workers collected "
+    "no dispatch pad' and a KeyError in RoadmapController.pytest_sessionfinish, not exit 5",
+)
 def test_empty_selection(project: Project) -> None:
     project.roadmap()
     result = project.run("-n", "2", "-k", "nothing_matches", timeout=TIMEOUT)
