@@ -64,6 +64,7 @@ class RoadmapController:
         self.workers = 0
         self.nodeids: dict[str, str] = {}  # local id -> node id of the selected steps
         self.distributed = False
+        self.session: pytest.Session | None = None
 
     # -- hooks ---------------------------------------------------------------
 
@@ -75,6 +76,7 @@ class RoadmapController:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         """Our progress lines replace pytest's dots, which would interleave with them."""
+        self.session = session
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and self.config.get_verbosity() == 0:
             reporter.showfspath = False
@@ -142,6 +144,8 @@ class RoadmapController:
         """Tell progress which steps this run selected."""
         self.nodeids = {local_id_of(nodeid): nodeid for nodeid in nodeids}
         self.progress.selected = tuple(s for s in self.run.plan.steps if s.local_id in self.nodeids)
+        if self.distributed and self.session is not None:
+            self.session.testscollected = len(self.nodeids)  # not counting the dispatch pad
 
     def distribute(self) -> None:
         """xdist runs the items; the scheduler reports what it never sends."""

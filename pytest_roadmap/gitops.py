@@ -89,12 +89,15 @@ def commit_phase(
         outcome.failure = NOT_A_REPO
         return outcome
     top = Path(repo.working_tree_dir or repo_dir)
-    pathspec = ["."] + [f":(exclude){_relative(p, top)}" for p in exclude if _inside(p, top)]
-    repo.git.add("--all", "--", *pathspec)
-    if repo.head.is_valid() and not repo.index.diff("HEAD"):
-        outcome.notes.append("nothing to commit")
-        return outcome
+    excluded = [_relative(p, top) for p in exclude if _inside(p, top)]
+    # git add refuses to name an ignored path, even to exclude it
+    ignored = set(repo.ignored(*excluded)) if excluded else set()
+    pathspec = ["."] + [f":(exclude){p}" for p in excluded if p not in ignored]
     try:
+        repo.git.add("--all", "--", *pathspec)
+        if repo.head.is_valid() and not repo.index.diff("HEAD"):
+            outcome.notes.append("nothing to commit")
+            return outcome
         repo.git.commit("-m", message, "--no-verify")
     except git.GitCommandError as exc:
         outcome.failure = "git commit failed: " + _one_line(exc.stderr or str(exc))
@@ -128,13 +131,9 @@ def _push(repo: git.Repo, outcome: CommitOutcome) -> None:
 
 
 def _one_line(text: str) -> str:
-    lines = [
-        line.strip().removeprefix("stderr:").strip(" '")
-        for line in str(text).splitlines()
-        if line.strip()
-    ]
-    useful = [line for line in lines if line.startswith(("!", "error", "fatal", "hint")) is False]
-    return (" ".join(lines[:3]) if not useful else " ".join(lines[-2:]))[:300]
+    """git's message folded into one line, without gitpython's "stderr:" wrapping."""
+    lines = (line.strip().removeprefix("stderr:").strip(" '") for line in str(text).splitlines())
+    return " ".join(line for line in lines if line)[:300]
 
 
 def _inside(path: Path, top: Path) -> bool:

@@ -83,13 +83,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ctl, "roadmap-controller")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """Register the xdist hooks early enough for ``-n auto``."""
-    if config.getoption("roadmap") and config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(), "roadmap-xdist")
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     ctl = session.config.stash.get(controller_key, None)
     if ctl is not None:
@@ -180,32 +173,33 @@ def roadmap_gate_commands(request: pytest.FixtureRequest) -> Sequence[str]:
     return default_gates(settings.project_dir).commands
 
 
-class XdistHooks:
-    """Hooks that exist only with pytest-xdist, registered when it is present."""
+# -- xdist hooks: optional, so that ``-p no:xdist`` still works ------------------------
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_xdist_auto_num_workers(self, config: pytest.Config) -> int | None:
-        """``-n auto`` means MAX_PARALLEL_AGENTS agents (default 4)."""
-        if not config.getoption("roadmap") or config.option.numprocesses != "auto":
-            return None
-        value = os.environ.get("MAX_PARALLEL_AGENTS", "")
-        if not value:
-            return DEFAULT_MAX_PARALLEL_AGENTS
-        try:
-            return max(1, int(value))
-        except ValueError:
-            raise pytest.UsageError(
-                f"invalid MAX_PARALLEL_AGENTS {value!r}: give a whole number of agents"
-            ) from None
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        """Barrier scheduling for roadmap runs."""
-        ctl = config.stash.get(controller_key, None)
-        if ctl is None:
-            return None
-        from pytest_roadmap.scheduler import RoadmapScheduling
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` means MAX_PARALLEL_AGENTS agents (default 4)."""
+    if not config.getoption("roadmap") or config.option.numprocesses != "auto":
+        return None
+    value = os.environ.get("MAX_PARALLEL_AGENTS", "")
+    if not value:
+        return DEFAULT_MAX_PARALLEL_AGENTS
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise pytest.UsageError(
+            f"invalid MAX_PARALLEL_AGENTS {value!r}: give a whole number of agents"
+        ) from None
 
-        run = config.stash[run_key]
-        assert run.progress is not None
-        return RoadmapScheduling(config, run.progress, run.steps, ctl, log)
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Barrier scheduling for roadmap runs."""
+    ctl = config.stash.get(controller_key, None)
+    if ctl is None:
+        return None
+    from pytest_roadmap.scheduler import RoadmapScheduling
+
+    run = config.stash[run_key]
+    assert run.progress is not None
+    return RoadmapScheduling(config, run.progress, run.steps, ctl, log)

@@ -153,7 +153,7 @@ class RoadmapScheduling:
             elif local in self.steps:
                 self.index_of[local] = index
                 self.nodeid_of[local] = nodeid
-        assert self.pad_index >= 0, "workers collected no dispatch pad"
+        # an empty selection has no pad, and nothing to send anyway
         self.reporter.select([self.nodeid_of[local] for local in self.index_of])
         self.waiting = deque(s for s in self.progress.selected if s.local_id in self.index_of)
 

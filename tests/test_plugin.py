@@ -286,3 +286,26 @@ def test_uncommitted_changes_are_listed(project: Project) -> None:
     (project.path / "notes.txt").write_text("mine\n")
     result = project.run("--collect-only")
     result.stdout.fnmatch_lines(["*RoadmapWarning: uncommitted changes before the run: notes.txt*"])
+
+
+def test_n_auto_means_max_parallel_agents(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.roadmap()
+    monkeypatch.setenv("MAX_PARALLEL_AGENTS", "3")
+    result = project.run("-n", "auto", "--roadmap-no-commit")
+    result.stdout.fnmatch_lines(["3 workers *"])
+    result.assert_outcomes(passed=7, skipped=2)
+
+
+def test_bad_max_parallel_agents(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    project.roadmap()
+    monkeypatch.setenv("MAX_PARALLEL_AGENTS", "many")
+    result = project.run("-n", "auto")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: invalid MAX_PARALLEL_AGENTS 'many'*"])
+
+
+def test_works_without_xdist(project: Project) -> None:
+    project.roadmap()
+    project.run("-p", "no:xdist").assert_outcomes(passed=9)

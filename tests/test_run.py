@@ -261,3 +261,11 @@ def test_gate_passes_without_package_json(project: Project) -> None:
     project.roadmap(ONE_GROUP)
     assert not os.path.exists(project.path / "package.json")
     project.run("--roadmap-no-commit").assert_outcomes(passed=2, skipped=1)
+
+
+def test_commit_when_logs_are_gitignored(project: Project) -> None:
+    (project.path / ".gitignore").write_text("logs/\n")
+    project.roadmap(ONE_GROUP)
+    project.run(agent=project.agent("--write", "done.txt")).assert_outcomes(passed=3)
+    assert "done.txt" in git(project.path, "ls-files").splitlines()
+    assert git(project.path, "log", "-1", "--format=%s").strip() == "Complete Phase 1: Solo"

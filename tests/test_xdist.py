@@ -306,11 +306,6 @@ def test_single_task_group(project: Project) -> None:
     assert sorted(by_task(project.records("end"))) == ["A1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plugin bug: with -n, an empty selection ends in INTERNALERROR 'workers collected "
-    "no dispatch pad' and a KeyError in RoadmapController.pytest_sessionfinish, not exit 5",
-)
 def test_empty_selection(project: Project) -> None:
     project.roadmap()
     result = project.run("-n", "2", "-k", "nothing_matches", timeout=TIMEOUT)
