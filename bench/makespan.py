@@ -46,6 +46,11 @@ def build(folder: Path, phases: int, groups: int, tasks: int) -> list[list[str]]
     return layout
 
 
+def lower_bound(durations: list[float], workers: int) -> float:
+    """No schedule of these tasks on ``workers`` can finish sooner."""
+    return max(max(durations), sum(durations) / workers)
+
+
 def run(folder: Path, workers: int, plan: dict[str, list[str]]) -> float:
     """Wall time of one roadmap run (pytest start-up excluded as far as possible)."""
     agent = f"{sys.executable} {FAKE_AGENT}"
@@ -90,10 +95,7 @@ def main() -> None:
         layout = build(folder, args.phases, args.groups, args.tasks)
         durations = {t: round(rng.uniform(0.2, 1.0), 2) for ids in layout for t in ids}
         plan = {t: ["--sleep", str(d)] for t, d in durations.items()}
-        ideal = sum(
-            max(max(durations[t] for t in ids), sum(durations[t] for t in ids) / args.workers)
-            for ids in layout
-        )
+        ideal = sum(lower_bound([durations[t] for t in ids], args.workers) for ids in layout)
         empty = run(folder, args.workers, {t: [] for t in durations})  # start-up + dispatch
         makespan = run(folder, args.workers, plan)
     agent_time = makespan - empty
