@@ -48,7 +48,7 @@ def build(folder: Path, phases: int, groups: int, tasks: int) -> list[list[str]]
 
 def lower_bound(durations: list[float], workers: int) -> float:
     """No schedule of these tasks on ``workers`` can finish sooner."""
-    return max(max(durations), sum(durations) / workers)
+    return max(*durations, sum(durations) / workers)
 
 
 def run(folder: Path, workers: int, plan: dict[str, list[str]]) -> float:

@@ -326,13 +326,26 @@ def _supervise(
 def _wait(proc: subprocess.Popen[bytes], timeout: float, kill_grace: float) -> bool:
     """Wait for the agent; kill its tree on timeout (True) or its group's orphans on exit."""
     limit = None if timeout <= 0 or math.isinf(timeout) else timeout
-    try:
-        proc.wait(timeout=limit)
-    except subprocess.TimeoutExpired:
+    if not _exit_event(proc).wait(limit):
         kill_tree(proc.pid, kill_grace)
         return True
     _kill_orphans(proc.pid)
     return False
+
+
+def _exit_event(proc: subprocess.Popen[bytes]) -> threading.Event:
+    """An event set when the agent exits: a blocking waitpid in a thread, no polling.
+
+    ``Popen.wait(timeout=...)`` polls with sleeps of up to 50 ms, which every task paid.
+    """
+    exited = threading.Event()
+
+    def reap() -> None:
+        proc.wait()
+        exited.set()
+
+    threading.Thread(target=reap, name="roadmap-agent-reaper", daemon=True).start()
+    return exited
 
 
 def _finish(
