@@ -168,8 +168,9 @@ class RoadmapController:
         if "dry_run" in props:
             name = step.task.id if step.task is not None else step.label
             self._line(f"{name} {props['dry_run']}")
-        if "systemic" in props:
+        if "systemic" in props and self.progress.stopped is None:
             self.progress.stop(f"systemic agent failure: {props['systemic']}")
+            self._line(f"stopping: {self.progress.stopped}; no further task will start")
         if step.kind == "task":
             self._task_settled(step, outcome, rep, props)
         elif step.kind == "gate" and outcome == "passed":
