@@ -144,7 +144,13 @@ class AgentResult:
     def failure(self, task_id: str, timeout: float) -> AgentFailure | None:
         """Classify a failed run; ``None`` when :attr:`ok`."""
         if self.timed_out:
-            return AgentFailure(f"Task {task_id} timed out after {timeout:g}s", systemic=False)
+            reason = f"Task {task_id} timed out after {timeout:g}s"
+            if self.api_errors:  # the CLI was retrying the API when time ran out
+                reason += (
+                    f" while the API kept failing (HTTP {self.api_errors[-1]}, "
+                    f"{len(self.api_errors)} retries in the log)"
+                )
+            return AgentFailure(reason, systemic=False)
         if self.interrupted:
             return AgentFailure(f"Task {task_id} was interrupted", systemic=False)
         if self.ok:

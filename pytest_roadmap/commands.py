@@ -22,23 +22,40 @@ def claude_argv(settings: Settings) -> tuple[str, ...]:
         arg.startswith(("--permission-mode", "--dangerously")) for arg in settings.claude_args
     )
     permissions = () if own else DEFAULT_PERMISSIONS
-    return (settings.claude_bin or "claude", *CLAUDE_HEADLESS, *permissions, *settings.claude_args)
-
-
-def agent_command(settings: Settings, step: Step, prompt: str, log: Path) -> AgentCommand:
-    """How to start the agent of ``step``; a ``{prompt_file}`` is written next to the log."""
-    assert step.group is not None and step.task is not None
-    env = child_env(
-        os.environ,
-        {
-            "ROADMAP_TASK_ID": step.task.id,
-            "ROADMAP_GROUP": step.group.id,
-            "ROADMAP_PHASE": str(step.phase.number),
-            "ROADMAP_LOG": str(log),
-        },
+    limits: list[str] = []
+    if settings.max_turns is not None:
+        limits += ["--max-turns", str(settings.max_turns)]
+    if settings.max_budget_usd is not None:
+        limits += ["--max-budget-usd", f"{settings.max_budget_usd:g}"]
+    return (
+        settings.claude_bin or "claude",
+        *CLAUDE_HEADLESS,
+        *permissions,
+        *limits,
+        *settings.claude_args,
     )
+
+
+def agent_command(
+    settings: Settings, step: Step, prompt: str, log: Path, *, resume: str | None = None
+) -> AgentCommand:
+    """How to start the agent of ``step``; a ``{prompt_file}`` is written next to the log.
+
+    ``resume`` is the session id of an earlier, unfinished attempt: Claude Code gets
+    ``--resume <id>``, other agents ``ROADMAP_RESUME_SESSION`` in their environment.
+    """
+    assert step.group is not None and step.task is not None
+    extra = {
+        "ROADMAP_TASK_ID": step.task.id,
+        "ROADMAP_GROUP": step.group.id,
+        "ROADMAP_PHASE": str(step.phase.number),
+        "ROADMAP_LOG": str(log),
+    }
+    if resume:
+        extra["ROADMAP_RESUME_SESSION"] = resume
+    env = child_env(os.environ, extra)
     if settings.agent_command is None:
-        argv = claude_argv(settings)
+        argv = claude_argv(settings) + (("--resume", resume) if resume else ())
         return AgentCommand(argv, settings.project_dir, env, prompt.encode(), True)
     argv = tuple(shlex.split(settings.agent_command))
     if not any(PROMPT_FILE in arg for arg in argv):

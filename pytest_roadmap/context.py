@@ -12,6 +12,7 @@ from pytest_roadmap.plan import Progress
 from pytest_roadmap.plan import Step
 from pytest_roadmap.roadmap import Roadmap
 from pytest_roadmap.settings import Settings
+from pytest_roadmap.state import TaskRecords
 
 
 @dataclass
@@ -24,6 +25,8 @@ class RoadmapRun:
     #: outcomes as the controller learns them; None on xdist workers, which run what they get
     progress: Progress | None = None
     steps: dict[str, Step] = field(default_factory=dict)
+    #: per-task records of earlier runs (read anywhere, written by the controller only)
+    records: TaskRecords | None = None
 
     def __post_init__(self) -> None:
         self.steps = self.plan.by_local_id()

@@ -30,6 +30,14 @@ Rules:
 - When you are done, reply with a short summary of what you changed.
 """
 
+CONTINUE_TEMPLATE = """\
+Continue Phase {phase_number}, Group {group_id}, Task {task_id}: {task_title}
+
+Your previous attempt at this task stopped before it was done ({reason}). Pick up where \
+you left off and finish the task. The same rules apply: work only on task {task_id}, do not \
+commit or push, and end with a short summary of what you changed.
+"""
+
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
