@@ -20,11 +20,14 @@ from pytest_roadmap.context import run_key
 from pytest_roadmap.plan import Step
 from pytest_roadmap.plan import group_name
 from pytest_roadmap.plan import phase_name
+from pytest_roadmap.plan import task_key
+from pytest_roadmap.prompt import CONTINUE_TEMPLATE
 from pytest_roadmap.prompt import load_template
 from pytest_roadmap.prompt import prompt_values
 from pytest_roadmap.prompt import render
 from pytest_roadmap.roadmap import Group
 from pytest_roadmap.roadmap import Phase
+from pytest_roadmap.state import task_digest
 
 #: seconds pytest-timeout waits beyond the task timeout before it steps in
 TIMEOUT_BACKSTOP = 60.0
@@ -167,10 +170,35 @@ class TaskItem(_StepMixin, pytest.Item):
         values = prompt_values(settings.roadmap.name, step.phase, step.group, step.task)
         return render(load_template(settings.prompt_template), values)
 
+    def session_to_resume(self) -> str | None:
+        """With --roadmap-resume-sessions: the session of this task's unfinished attempt."""
+        run, step = self.run, self.step
+        if not run.settings.resume_sessions or run.records is None or step.task is None:
+            return None
+        assert step.group is not None
+        record = run.records.get(task_key(step.phase, step.group, step.task))
+        unfinished = record.get("outcome") in ("failed", "interrupted")
+        current = record.get("digest") == task_digest(step.task)
+        session = record.get("session_id")
+        return str(session) if unfinished and current and session else None
+
+    def continue_prompt(self, session: str) -> str:
+        """The short prompt of a resumed session."""
+        step, settings = self.step, self.run.settings
+        assert step.group is not None and step.task is not None and self.run.records is not None
+        record = self.run.records.get(task_key(step.phase, step.group, step.task))
+        values = prompt_values(settings.roadmap.name, step.phase, step.group, step.task)
+        values["reason"] = str(record.get("failure") or "it did not finish")
+        return render(CONTINUE_TEMPLATE, values)
+
     def runtest(self) -> None:
         settings = self.run.settings
         log = log_path(self.run, self.step, self.name)
-        command = commands.agent_command(settings, self.step, self.prompt(), log)
+        resume = self.session_to_resume()
+        prompt = self.continue_prompt(resume) if resume else self.prompt()
+        command = commands.agent_command(settings, self.step, prompt, log, resume=resume)
+        if resume:
+            self.user_properties.append(("resumed_session", resume))
         if settings.dry_run:
             first_line = self.prompt().splitlines()[0]
             self.user_properties.append(
@@ -182,6 +210,7 @@ class TaskItem(_StepMixin, pytest.Item):
         assert self.step.task is not None
         failure = result.failure(self.step.task.id, settings.task_timeout)
         if failure is not None:
+            self.user_properties.append(("failure", failure.reason))
             if failure.systemic:
                 self.user_properties.append(("systemic", failure.reason))
             raise RoadmapFailure(

@@ -70,7 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     records = TaskRecords(cache if cache is not None else MemoryCache(), path.name)
     completion = load_completion(roadmap, status, records, settings.redo)
     plan = Plan.build(roadmap, settings.phases, completion)
-    run = RoadmapRun(settings, roadmap, plan)
+    run = RoadmapRun(settings, roadmap, plan, records=records)
     config.stash[run_key] = run
     # The roadmap is the only collection root: the project's own tests stay out.
     config.args[:] = [str(path)]

@@ -12,6 +12,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,10 +36,23 @@ PROMPT_TEMPLATE_DESC = (
 )
 NO_COMMIT_DESC = "do not commit after each phase (nor push)"
 NO_PUSH_DESC = "commit after each phase but do not push"
+STATUS_DESC = "print the progress table from status files, cache and git history; run nothing"
+ISOLATION_DESC = (
+    "'shared': every agent works in the project's tree; 'worktree': each task in its own "
+    "git worktree and branch, merged in roadmap order before the gate"
+)
+WORKTREE_SETUP_DESC = "command line run in each new worktree before its agent (e.g. 'npm ci')"
+MAX_TURNS_DESC = "passed to Claude Code as --max-turns"
+MAX_BUDGET_DESC = "passed to Claude Code as --max-budget-usd (per task)"
+RESUME_SESSIONS_DESC = (
+    "re-run a task that failed or timed out after its session started with "
+    "--resume <session id> and a short 'continue' prompt"
+)
 LOG_DIR_DESC = "directory of the agents' and gates' logs, relative to the roadmap's directory"
 STATUS_DIR_DESC = "directory of the status files, relative to the roadmap's directory"
 
 DEFAULT_TASK_TIMEOUT = 3600.0
+ISOLATION_MODES = ("shared", "worktree")
 DEFAULT_LOG_DIR = "logs/orchestrator"
 DEFAULT_STATUS_DIR = "status"
 CLAUDE_INSTALL_HINT = (
@@ -56,6 +70,10 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_claude_bin": (CLAUDE_BIN_DESC, "string", None),
     "roadmap_claude_args": (CLAUDE_ARGS_DESC, "args", None),
     "roadmap_prompt_template": (PROMPT_TEMPLATE_DESC, "string", None),
+    "roadmap_isolation": (ISOLATION_DESC, "string", None),
+    "roadmap_worktree_setup": (WORKTREE_SETUP_DESC, "string", None),
+    "roadmap_claude_max_turns": (MAX_TURNS_DESC, "string", None),
+    "roadmap_max_budget_usd": (MAX_BUDGET_DESC, "string", None),
     "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
     "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
 }
@@ -82,6 +100,15 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--roadmap-agent-command", metavar="CMD", default=None, help=AGENT_COMMAND_DESC)
     group.addoption("--roadmap-no-commit", action="store_true", default=False, help=NO_COMMIT_DESC)
     group.addoption("--roadmap-no-push", action="store_true", default=False, help=NO_PUSH_DESC)
+    group.addoption("--roadmap-status", action="store_true", default=False, help=STATUS_DESC)
+    group.addoption(
+        "--roadmap-isolation", choices=ISOLATION_MODES, default=None, help=ISOLATION_DESC
+    )
+    group.addoption("--roadmap-claude-max-turns", metavar="N", default=None, help=MAX_TURNS_DESC)
+    group.addoption("--roadmap-max-budget-usd", metavar="USD", default=None, help=MAX_BUDGET_DESC)
+    group.addoption(
+        "--roadmap-resume-sessions", action="store_true", default=False, help=RESUME_SESSIONS_DESC
+    )
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -105,6 +132,12 @@ class Settings:
     prompt_template: Path | None
     log_dir: Path
     status_dir: Path
+    status_only: bool = False
+    isolation: str = "shared"
+    worktree_setup: str | None = None
+    max_turns: int | None = None
+    max_budget_usd: float | None = None
+    resume_sessions: bool = False
 
     @property
     def uses_claude(self) -> bool:
@@ -141,6 +174,17 @@ def parse_timeout(value: object, where: str) -> float:
             f"invalid task timeout {value!r} from {where}: give a positive number of seconds"
         )
     return seconds
+
+
+def _positive(value: object, where: str, kind: type[int] | type[float], what: str) -> Any:
+    """A positive int or float, or a UsageError naming where it came from."""
+    try:
+        number = kind(str(value))
+    except ValueError:
+        number = 0
+    if not number > 0:
+        raise pytest.UsageError(f"invalid {what} {value!r} from {where}: give a positive number")
+    return number
 
 
 class _Resolver:
@@ -220,7 +264,25 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
     log_value, _ = look.get("roadmap_log_dir")
     status_value, _ = look.get("roadmap_status_dir")
 
+    isolation_value, where = look.get("roadmap_isolation")
+    isolation = str(isolation_value or "shared")
+    if isolation not in ISOLATION_MODES:
+        raise pytest.UsageError(
+            f"invalid isolation {isolation!r} from {where}: use 'shared' or 'worktree'"
+        )
+    setup_value, _ = look.get("roadmap_worktree_setup")
+    turns_value, where = look.get("roadmap_claude_max_turns")
+    max_turns = None if turns_value is None else _positive(turns_value, where, int, "max turns")
+    budget_value, where = look.get("roadmap_max_budget_usd")
+    budget = None if budget_value is None else _positive(budget_value, where, float, "budget")
+
     return Settings(
+        status_only=bool(config.getoption("roadmap_status")),
+        isolation=isolation,
+        worktree_setup=str(setup_value) if setup_value else None,
+        max_turns=max_turns,
+        max_budget_usd=budget,
+        resume_sessions=bool(config.getoption("roadmap_resume_sessions")),
         roadmap=roadmap,
         project_dir=project_dir,
         phases=phases,
