@@ -33,6 +33,7 @@ __all__ = [
     "AgentCommand",
     "AgentFailure",
     "AgentResult",
+    "EventTranslator",
     "child_env",
     "interrupted_result",
     "kill_tree",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 NOT_FOUND_EXIT = 127
+#: HTTP statuses of the API worth a retry: rate limited, server errors, overloaded
+TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 TAIL_BYTES = 8 * 1024
 TAIL_LINES = 40
 MAX_LINE = 1024 * 1024
@@ -55,6 +58,8 @@ ROOT_REASON = (
 )
 LOGIN_NEEDLES = ("Not logged in", "Invalid API key")
 EventCallback = Callable[[Mapping[str, Any]], None]
+#: maps another agent's JSON event to the stream-json event it stands for, or None to drop it
+EventTranslator = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,8 @@ class AgentCommand:
     env: Mapping[str, str]
     stdin: bytes | None
     reads_stream_json: bool
+    #: with ``reads_stream_json``: for agents whose JSON lines are not Claude Code's
+    translate_event: EventTranslator | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,20 @@ class AgentResult:
             and not self.interrupted
             and not self.is_error
         )
+
+    @property
+    def transient(self) -> bool:
+        """A failure worth retrying: the API was overloaded or rate limited, or the agent
+        was killed by a signal before its first turn."""
+        if self.ok or self.timed_out or self.interrupted or self.launch_error:
+            return False
+        status = self._result_field("api_error_status")
+        if isinstance(status, int) and status in TRANSIENT_STATUS:
+            return True
+        if self.result_event is None and self.api_errors:
+            return self.api_errors[-1] in TRANSIENT_STATUS
+        crashed = self.exit_code is not None and self.exit_code < 0
+        return crashed and self.result_event is None and self.turns == 0
 
     def failure(self, task_id: str, timeout: float) -> AgentFailure | None:
         """Classify a failed run; ``None`` when :attr:`ok`."""
@@ -216,7 +237,12 @@ class AgentResult:
             return AgentFailure("agent did not finish", systemic=False)
         if code < 0:
             return AgentFailure(f"agent was killed by signal {_signal_name(-code)}", False)
-        return AgentFailure(_suffixed(f"agent exited with code {code}", self.tail), False)
+        prefix = f"agent exited with code {code}"
+        if self.result_event is not None:  # the last line is that event's JSON: say its text
+            return AgentFailure(
+                _one_line(f"{prefix}: {self.result_text or ''}".rstrip(": ")), False
+            )
+        return AgentFailure(_suffixed(prefix, self.tail), False)
 
 
 def child_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
@@ -308,7 +334,7 @@ def _supervise(
     kill_grace: float,
 ) -> AgentResult:
     assert proc.stdout is not None
-    reader = _Reader(proc.stdout, log, cmd.reads_stream_json, on_event)
+    reader = _Reader(proc.stdout, log, cmd.reads_stream_json, on_event, cmd.translate_event)
     threads: list[threading.Thread] = []
     timed_out = False
     try:
@@ -319,6 +345,8 @@ def _supervise(
     except BaseException as exc:
         with contextlib.suppress(BaseException):  # a second Ctrl-C only skips the grace period
             kill_tree(proc.pid, min(kill_grace, INTERRUPT_GRACE))
+        with contextlib.suppress(BaseException):  # ...but must not stop the kill: kill again
+            kill_tree(proc.pid, 0)
         result = _finish(proc, reader, threads, log, log_path, started, interrupted=True)
         log.note(f"=== roadmap agent end: interrupted ({type(exc).__name__}); killed")
         with contextlib.suppress(Exception):
@@ -559,12 +587,14 @@ class _Reader(threading.Thread):
         log: _Log,
         parse_json: bool,
         on_event: EventCallback | None,
+        translate: EventTranslator | None = None,
     ) -> None:
         super().__init__(name="roadmap-agent-stdout", daemon=True)
         self._pipe = pipe
         self._log = log
         self._lines = _LineSplitter() if parse_json else None
         self._on_event = on_event
+        self._translate = translate
         self._tail = bytearray()
         self.state = _StreamState()
         self.callback_error = ""
@@ -604,9 +634,19 @@ class _Reader(threading.Thread):
                 event = json.loads(line)
             except (ValueError, RecursionError):
                 continue
-            if isinstance(event, dict):
+            if isinstance(event, dict) and self._translate is not None:
+                event = self._translated(event)
+            if isinstance(event, Mapping):
                 self.state.update(event)
                 self._notify(event)
+
+    def _translated(self, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        assert self._translate is not None
+        try:
+            return self._translate(event)
+        except Exception as exc:  # a broken translator must not stop the draining either
+            self.callback_error = self.callback_error or _one_line(repr(exc))
+            return None
 
     def _notify(self, event: Mapping[str, Any]) -> None:
         if self._on_event is None:

@@ -36,14 +36,8 @@ def claude_argv(settings: Settings) -> tuple[str, ...]:
     )
 
 
-def agent_command(
-    settings: Settings, step: Step, prompt: str, log: Path, *, resume: str | None = None
-) -> AgentCommand:
-    """How to start the agent of ``step``; a ``{prompt_file}`` is written next to the log.
-
-    ``resume`` is the session id of an earlier, unfinished attempt: Claude Code gets
-    ``--resume <id>``, other agents ``ROADMAP_RESUME_SESSION`` in their environment.
-    """
+def task_env(step: Step, log: Path, resume: str | None = None) -> dict[str, str]:
+    """The agent's environment: ours without Claude Code's nesting guard, plus ROADMAP_*."""
     assert step.group is not None and step.task is not None
     extra = {
         "ROADMAP_TASK_ID": step.task.id,
@@ -53,16 +47,35 @@ def agent_command(
     }
     if resume:
         extra["ROADMAP_RESUME_SESSION"] = resume
-    env = child_env(os.environ, extra)
+    return child_env(os.environ, extra)
+
+
+def agent_command(
+    settings: Settings,
+    step: Step,
+    prompt: str,
+    log: Path,
+    *,
+    resume: str | None = None,
+    cwd: Path | None = None,
+) -> AgentCommand:
+    """How to start the agent of ``step``; a ``{prompt_file}`` is written next to the log.
+
+    ``resume`` is the session id of an earlier, unfinished attempt: Claude Code gets
+    ``--resume <id>``, other agents ``ROADMAP_RESUME_SESSION`` in their environment.
+    ``cwd`` is where the agent works (its worktree); default: the project directory.
+    """
+    where = cwd or settings.project_dir
+    env = task_env(step, log, resume)
     if settings.agent_command is None:
         argv = claude_argv(settings) + (("--resume", resume) if resume else ())
-        return AgentCommand(argv, settings.project_dir, env, prompt.encode(), True)
+        return AgentCommand(argv, where, env, prompt.encode(), True)
     argv = tuple(shlex.split(settings.agent_command))
     if not any(PROMPT_FILE in arg for arg in argv):
-        return AgentCommand(argv, settings.project_dir, env, prompt.encode(), True)
+        return AgentCommand(argv, where, env, prompt.encode(), True)
     prompt_file = log.with_suffix(".prompt.md")
     if not settings.dry_run:
         prompt_file.parent.mkdir(parents=True, exist_ok=True)
         prompt_file.write_text(prompt, encoding="utf-8")
     argv = tuple(arg.replace(PROMPT_FILE, str(prompt_file)) for arg in argv)
-    return AgentCommand(argv, settings.project_dir, env, None, True)
+    return AgentCommand(argv, where, env, None, True)

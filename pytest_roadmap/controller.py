@@ -6,7 +6,9 @@ Workers report through ``pytest_runtest_logreport``; only this class writes stat
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable
 from collections.abc import Iterable
 from datetime import datetime
 from datetime import timezone
@@ -24,6 +26,7 @@ from pytest_roadmap.plan import task_key
 from pytest_roadmap.report import TaskLine
 from pytest_roadmap.report import cost_and_turns
 from pytest_roadmap.report import status_markdown
+from pytest_roadmap.runlock import write_error
 from pytest_roadmap.state import StatusFiles
 from pytest_roadmap.state import TaskRecords
 from pytest_roadmap.state import task_digest
@@ -65,6 +68,9 @@ class RoadmapController:
         self.nodeids: dict[str, str] = {}  # local id -> node id of the selected steps
         self.distributed = False
         self.session: pytest.Session | None = None
+        self.interrupted: list[str] | None = None  # steps an interrupt stopped, once known
+        self.interrupted_props: dict[str, Any] = {}  # what the interrupted agent reported
+        self.state_error: str | None = None  # why a status file could not be written
 
     # -- hooks ---------------------------------------------------------------
 
@@ -120,8 +126,70 @@ class RoadmapController:
                     continue  # never collected by a worker (an empty selection)
                 reason = self.progress.skip_reason(step) or "not run: the run stopped early"
                 self.report_skip(self.nodeids[step.local_id], step, reason)
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self._record_interrupted()
         self.started.clear()
         self._write_progress()
+        if self.state_error and self.session is not None and exitstatus == pytest.ExitCode.OK:
+            self.session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Serial runs: keep the interrupted agent's log and session id for its record."""
+        from pytest_roadmap.agent import interrupted_result
+
+        result = interrupted_result(excinfo.value)
+        if result is not None:
+            log = result.log_path
+            with contextlib.suppress(ValueError):
+                log = log.relative_to(self.run.settings.project_dir)
+            self.interrupted_props = {"log": str(log)}
+            if result.session_id:
+                self.interrupted_props["session_id"] = result.session_id
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.interrupted:
+            terminalreporter.write_line(
+                f"Interrupted: {', '.join(self.interrupted)} did not finish (listed in "
+                "status/interrupted_tasks.txt); the next run runs them again"
+            )
+        elif self.interrupted is not None:
+            terminalreporter.write_line("Interrupted: no task was running")
+        if self.state_error:
+            terminalreporter.write_line(f"[roadmap] error: {self.state_error}")
+
+    def _record_interrupted(self) -> None:
+        """What was running: cache record "interrupted", status/interrupted_tasks.txt."""
+        names = []
+        order = {step.local_id: index for index, step in enumerate(self.run.plan.steps)}
+        for local in sorted(self.started, key=order.__getitem__):
+            step = self.run.steps[local]
+            if step.group is None or self.progress.outcome(step) is not None:
+                continue  # settled before the interrupt: its record stands
+            name = step.task.id if step.task is not None else "gate"
+            names.append(f"{group_key(step.phase, step.group)}:{name}")
+            if step.task is not None and self.writes:
+                record = {
+                    "outcome": "interrupted",
+                    "digest": task_digest(step.task),
+                    "finished": _now(),
+                    **self.properties.get(local, {}),
+                    **(self.interrupted_props if len(self.started) == 1 else {}),
+                }
+                self.records.save(task_key(step.phase, step.group, step.task), record)
+        self.interrupted = names
+        if self.writes:
+            self._guarded(lambda: self.status.write_interrupted(names))
+
+    def _guarded(self, write: Callable[[], None]) -> None:
+        """Run a status file write; an OSError stops the run with one clear line."""
+        try:
+            write()
+        except OSError as exc:
+            if self.state_error is not None:
+                return
+            self.state_error = write_error(exc, self.status.status_dir, self.status.project_dir)
+            self.progress.stop(self.state_error)
+            self._line(f"stopping: {self.state_error}; no further task will start")
 
     def report_skip(self, nodeid: str, step: Step, reason: str) -> None:
         """Report a step as skipped without running it (the xdist scheduler's skips)."""
@@ -157,8 +225,18 @@ class RoadmapController:
             local = f"phase{phase.number}::group{group.id}::{task.id}"
             if self.progress.static_skip(self.run.steps[local]):
                 self.finished_tasks.add(task_key(phase, group, task))
+        budget = self.run.settings.run_budget_usd
+        if budget is not None and self.records.spent() >= budget:
+            self._stop_for_budget(budget, self.records.spent())
         if self.writes:
-            self.status.write_plan(self.run.roadmap)
+            try:
+                self.status.write_interrupted([])
+                self.status.write_plan(self.run.roadmap)
+            except OSError as exc:
+                status = self.status
+                raise pytest.UsageError(
+                    write_error(exc, status.status_dir, status.project_dir)
+                ) from None
             self._write_progress()
 
     def _settle(
@@ -171,6 +249,8 @@ class RoadmapController:
         if "systemic" in props and self.progress.stopped is None:
             self.progress.stop(f"systemic agent failure: {props['systemic']}")
             self._line(f"stopping: {self.progress.stopped}; no further task will start")
+        if "warning" in props:
+            self._line(f"{step.label}: warning: {props['warning']}")
         if step.kind == "task":
             self._task_settled(step, outcome, rep, props)
         elif step.kind == "gate" and outcome == "passed":
@@ -186,6 +266,9 @@ class RoadmapController:
         elapsed = time.monotonic() - self.started.get(step.local_id, time.monotonic())
         if outcome == "passed":
             self.finished_tasks.add(key)
+        cost = props.get("cost_usd")
+        if isinstance(cost, (int, float)) and cost > 0 and self.writes:
+            self._spend(float(cost))
         if outcome != "skipped" and self.writes:
             record = {
                 "outcome": outcome,
@@ -199,6 +282,17 @@ class RoadmapController:
         extra = cost_and_turns(props)
         reason = "" if outcome == "passed" else f": {_first_line(rep)}"
         self._line(f"{step.task.id} {outcome} in {elapsed:.1f}s{extra}{reason}")
+
+    def _spend(self, usd: float) -> None:
+        """Count an agent's cost; past the run budget, no further task starts."""
+        total = self.records.add_spent(usd)
+        budget = self.run.settings.run_budget_usd
+        if budget is not None and total >= budget and self.progress.stopped is None:
+            self._stop_for_budget(budget, total)
+
+    def _stop_for_budget(self, budget: float, total: float) -> None:
+        self.progress.stop(f"run budget of ${budget:.2f} reached (${total:.4f} spent)")
+        self._line(f"stopping: {self.progress.stopped}; running tasks finish, no new task starts")
 
     def _group_complete(self, gate: Step) -> None:
         assert gate.group is not None
@@ -220,9 +314,14 @@ class RoadmapController:
             tasks,
             self.properties.get(gate.local_id, {}),
         )
-        self.status.mark_complete(gate.phase, gate.group, text)
+        group = gate.group
+        self._guarded(lambda: self.status.mark_complete(gate.phase, group, text))
         for task in gate.group.tasks:
-            self.finished_tasks.add(task_key(gate.phase, gate.group, task))
+            key = task_key(gate.phase, gate.group, task)
+            self.finished_tasks.add(key)
+            record = self.records.get(key)
+            if record:  # a rolled-back group runs its tasks again, not "passed earlier"
+                self.records.save(key, {**record, "group_complete": True})
 
     def _finish(self, step: Step) -> None:
         if self.started.pop(step.local_id, None) is not None:
@@ -242,7 +341,7 @@ class RoadmapController:
             for phase, group, task in self.run.roadmap.tasks()
             if (key := task_key(phase, group, task)) not in self.finished_tasks
         ]
-        self.status.write_progress(pending, in_progress)
+        self._guarded(lambda: self.status.write_progress(pending, in_progress))
 
     def _announce_group(self, step: Step) -> None:
         if step.ordinal in self.announced or step.group is None:

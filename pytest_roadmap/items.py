@@ -4,31 +4,40 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from typing import TypeVar
 
 import pytest
 
 from pytest_roadmap import agent
-from pytest_roadmap import commands
+from pytest_roadmap import agents
 from pytest_roadmap import gates
 from pytest_roadmap import gitops
+from pytest_roadmap import stagger
+from pytest_roadmap import worktrees
 from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.context import is_worker
 from pytest_roadmap.context import run_key
+from pytest_roadmap.plan import COMPLETE_PHASE
 from pytest_roadmap.plan import Step
 from pytest_roadmap.plan import group_name
 from pytest_roadmap.plan import phase_name
 from pytest_roadmap.plan import task_key
 from pytest_roadmap.prompt import CONTINUE_TEMPLATE
+from pytest_roadmap.prompt import REPAIR_TEMPLATE
 from pytest_roadmap.prompt import load_template
 from pytest_roadmap.prompt import prompt_values
 from pytest_roadmap.prompt import render
 from pytest_roadmap.roadmap import Group
 from pytest_roadmap.roadmap import Phase
+from pytest_roadmap.roadmap import Task
 from pytest_roadmap.state import task_digest
 
+_T = TypeVar("_T")
 #: seconds pytest-timeout waits beyond the task timeout before it steps in
 TIMEOUT_BACKSTOP = 60.0
 RESULT_TEXT_LIMIT = 2000
@@ -182,21 +191,62 @@ class TaskItem(_StepMixin, pytest.Item):
         session = record.get("session_id")
         return str(session) if unfinished and current and session else None
 
-    def continue_prompt(self, session: str) -> str:
+    def continue_prompt(self, session: str, reason: str | None = None) -> str:
         """The short prompt of a resumed session."""
         step, settings = self.step, self.run.settings
-        assert step.group is not None and step.task is not None and self.run.records is not None
-        record = self.run.records.get(task_key(step.phase, step.group, step.task))
+        assert step.group is not None and step.task is not None
+        if reason is None and self.run.records is not None:
+            record = self.run.records.get(task_key(step.phase, step.group, step.task))
+            reason = record.get("failure")
         values = prompt_values(settings.roadmap.name, step.phase, step.group, step.task)
-        values["reason"] = str(record.get("failure") or "it did not finish")
+        values["reason"] = str(reason or "it did not finish")
         return render(CONTINUE_TEMPLATE, values)
+
+    def run_with_retries(
+        self, command: agent.AgentCommand, log: Path
+    ) -> tuple[agent.AgentResult, agent.AgentFailure | None]:
+        """Run the agent; retry transient failures with exponential backoff.
+
+        A retry continues the failed attempt's session when the agent reported one.
+        Report properties get the last attempt's facts, the cost of all attempts.
+        """
+        settings, step = self.run.settings, self.step
+        assert step.task is not None
+        cost, attempt = 0.0, 0
+        while True:
+            if is_worker(self.config):
+                stagger.wait_for_slot(settings.log_dir, settings.stagger)
+            result = agent.run_agent(command, log, settings.task_timeout)
+            cost += result.cost_usd or 0.0
+            failure = result.failure(step.task.id, settings.task_timeout)
+            if failure is None or failure.systemic or not result.transient:
+                break
+            if attempt >= settings.retries:
+                break
+            attempt += 1
+            self.user_properties.append((f"retry_{attempt}_reason", failure.reason))
+            time.sleep(settings.retry_backoff * 2 ** (attempt - 1))
+            if result.session_id:
+                prompt = self.continue_prompt(result.session_id, failure.reason)
+                command = agents.command_for(
+                    self.config, step, prompt, log, resume=result.session_id, cwd=command.cwd
+                )
+        facts = _result_properties(result, settings.project_dir)
+        self.user_properties.extend(fact for fact in facts if fact[0] != "cost_usd")
+        if cost:
+            self.user_properties.append(("cost_usd", round(cost, 6)))
+        if attempt:
+            self.user_properties.append(("retries", attempt))
+        return result, failure
 
     def runtest(self) -> None:
         settings = self.run.settings
         log = log_path(self.run, self.step, self.name)
         resume = self.session_to_resume()
         prompt = self.continue_prompt(resume) if resume else self.prompt()
-        command = commands.agent_command(settings, self.step, prompt, log, resume=resume)
+        workspace = self.workspace(log)
+        cwd = workspace.cwd if workspace else worktrees.planned_cwd(settings, self.step)
+        command = agents.command_for(self.config, self.step, prompt, log, resume=resume, cwd=cwd)
         if resume:
             self.user_properties.append(("resumed_session", resume))
         if settings.dry_run:
@@ -205,10 +255,12 @@ class TaskItem(_StepMixin, pytest.Item):
                 ("dry_run", f"would run: {shlex.join(command.argv)} in {command.cwd}: {first_line}")
             )
             return
-        result = agent.run_agent(command, log, settings.task_timeout)
-        self.user_properties.extend(_result_properties(result, settings.project_dir))
-        assert self.step.task is not None
-        failure = result.failure(self.step.task.id, settings.task_timeout)
+        try:
+            result, failure = self.run_with_retries(command, log)
+        except BaseException:  # interrupted: keep the agent's work on its branch
+            if workspace is not None:
+                worktrees.save_work(workspace, self.step, "interrupted")
+            raise
         if failure is not None:
             self.user_properties.append(("failure", failure.reason))
             if failure.systemic:
@@ -216,6 +268,17 @@ class TaskItem(_StepMixin, pytest.Item):
             raise RoadmapFailure(
                 failure.reason, _failure_details(log, settings.project_dir, result.tail)
             )
+        if workspace is not None:
+            self.user_properties.extend(_isolated(worktrees.commit_task, workspace, self.step))
+
+    def workspace(self, log: Path) -> worktrees.TaskWorkspace | None:
+        """With worktree isolation: the task's own worktree and branch, made or reused."""
+        settings = self.run.settings
+        if settings.isolation != "worktree" or settings.dry_run:
+            return None
+        workspace = _isolated(worktrees.prepare_task, settings, self.step, log)
+        self.user_properties.extend(workspace.properties())
+        return workspace
 
 
 def _result_properties(result: agent.AgentResult, project_dir: Path) -> list[tuple[str, object]]:
@@ -238,7 +301,21 @@ def _gate_function(request: pytest.FixtureRequest, roadmap_gate_commands: Sequen
     """What a gate item calls, with its commands from the overridable fixture."""
     item = request.node
     assert isinstance(item, GateItem)
+    settings = item.run.settings
+    isolated = settings.isolation == "worktree" and not settings.dry_run
+    if isolated:  # the task branches first; conflicts fail the gate
+        item.user_properties.extend(_isolated(worktrees.merge_group, settings, item.step))
     item.run_gate(list(roadmap_gate_commands))
+    if isolated:
+        item.user_properties.extend(_isolated(worktrees.remove_group, settings, item.step))
+
+
+def _isolated(action: Callable[..., _T], *args: Any) -> _T:
+    """Call a worktree action; its errors fail the item with their reason and details."""
+    try:
+        return action(*args)
+    except worktrees.WorktreeError as exc:
+        raise RoadmapFailure(exc.reason, exc.details) from None
 
 
 class GateItem(_StepMixin, pytest.Function):
@@ -267,22 +344,68 @@ class GateItem(_StepMixin, pytest.Function):
             return
         log = log_path(self.run, self.step, "gate")
         self.user_properties.append(("log", _relative(log, settings.project_dir)))
+        failed = self.check(commands, log)
+        attempt = 0
+        while failed is not None and attempt < settings.fix_attempts:
+            attempt += 1
+            self.repair(attempt, commands, failed)
+            failed = self.check(commands, log)
+        if attempt:
+            self.user_properties.append(("fix_attempts", attempt))
+        if failed is None:
+            return
+        after = f" (after {attempt} repair attempt{'s' * (attempt != 1)})" if attempt else ""
+        raise RoadmapFailure(
+            f"{self.step.label} failed: '{failed.command}' {self.how(failed)}{after}",
+            _failure_details(log, settings.project_dir, failed.tail),
+        )
+
+    def how(self, failed: gates.CommandResult) -> str:
+        """How a gate command failed, in a few words."""
+        if failed.timed_out:
+            return f"timed out after {self.run.settings.task_timeout:g}s"
+        return f"exited with code {failed.exit_code}"
+
+    def check(self, commands: list[str], log: Path) -> gates.CommandResult | None:
+        """Run the gate's commands once; the failing one, or None when all passed."""
+        settings = self.run.settings
         results = gates.run_gate(commands, settings.project_dir, log, settings.task_timeout)
         for index, result in enumerate(results, 1):
             self.user_properties.append((f"gate_exit_{index}", result.exit_code))
             self.user_properties.append((f"gate_duration_{index}", round(result.duration, 3)))
-        failed = results[-1]
-        if failed.ok:
-            return
-        how = (
-            f"timed out after {settings.task_timeout:g}s"
-            if failed.timed_out
-            else f"exited with code {failed.exit_code}"
+        return None if results[-1].ok else results[-1]
+
+    def repair(self, attempt: int, checks: list[str], failed: gates.CommandResult) -> None:
+        """Start one repair agent on the failing gate (its own log: ..._fix<N>_<ts>.log)."""
+        settings, step = self.run.settings, self.step
+        assert step.group is not None
+        values = {
+            "phase_number": str(step.phase.number),
+            "group_id": step.group.id,
+            "group_title": step.group.title,
+            "command": failed.command,
+            "how": self.how(failed),
+            "output": failed.tail.strip()[-6000:],
+            "commands": "\n".join(f"- {check}" for check in checks),
+            "tasks": "\n".join(f"- {t.id}: {t.title}" for t in step.group.tasks),
+            "diff": gitops.changes_since_commit(settings.project_dir),
+        }
+        fixer = Task(
+            id=f"fix{attempt}",
+            title=f"Repair the gate of Group {step.group.id}",
+            text="",
+            line=step.group.line,
+            done=False,
         )
-        raise RoadmapFailure(
-            f"{self.step.label} failed: '{failed.command}' {how}",
-            _failure_details(log, settings.project_dir, failed.tail),
-        )
+        fix_step = Step("task", step.phase, step.group, fixer, step.ordinal)
+        log = log_path(self.run, step, f"fix{attempt}")
+        command = agents.command_for(self.config, fix_step, render(REPAIR_TEMPLATE, values), log)
+        result = agent.run_agent(command, log, settings.task_timeout)
+        failure = result.failure(fixer.id, settings.task_timeout)
+        self.user_properties.append((f"fix_{attempt}_log", _relative(log, settings.project_dir)))
+        self.user_properties.append((f"fix_{attempt}_outcome", failure.reason if failure else "ok"))
+        if result.cost_usd:
+            self.user_properties.append((f"fix_{attempt}_cost_usd", result.cost_usd))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return _StepMixin.reportinfo(self)
@@ -300,6 +423,9 @@ class CommitItem(_StepMixin, pytest.Item):
 
     def runtest(self) -> None:
         settings = self.run.settings
+        if self.step.local_id in self.run.plan.push_only:
+            self.push_pending()
+            return
         if settings.dry_run:
             what = "commit and push" if settings.push else "commit"
             self.user_properties.append(("dry_run", f"would {what} the phase"))
@@ -308,12 +434,28 @@ class CommitItem(_StepMixin, pytest.Item):
             raise pytest.skip.Exception(
                 "commit turned off by --roadmap-no-commit", _use_item_location=True
             )
-        exclude = [settings.log_dir]
-        xmlpath = self.config.getoption("xmlpath", None)
-        if xmlpath:
-            exclude.append(Path(xmlpath).absolute())
+        from pytest_roadmap.runlock import lock_files
+
+        exclude = [settings.log_dir, *lock_files(settings.status_dir)]
+        exclude += gitops.report_paths(
+            settings.project_dir, [self.config.getoption("xmlpath", None)]
+        )
         message = gitops.commit_message(self.run.plan, self.step.phase)
         outcome = gitops.commit_phase(settings.project_dir, message, exclude, settings.push)
+        self.user_properties.extend(outcome.properties())
+        if outcome.failure:
+            raise RoadmapFailure(outcome.failure, outcome.details)
+
+    def push_pending(self) -> None:
+        """The phase was complete before the run: push what an earlier run could not."""
+        if self.run.settings.dry_run:
+            self.user_properties.append(("dry_run", "would push commits not pushed yet"))
+            return
+        outcome = gitops.push_pending(self.run.settings.project_dir)
+        if outcome is None:
+            raise pytest.skip.Exception(
+                f"{COMPLETE_PHASE}; nothing to push", _use_item_location=True
+            )
         self.user_properties.extend(outcome.properties())
         if outcome.failure:
             raise RoadmapFailure(outcome.failure, outcome.details)

@@ -23,6 +23,7 @@ Outcome = Literal["passed", "failed", "skipped"]
 
 DONE_IN_ROADMAP = "done in ROADMAP.md"
 PASSED_EARLIER = "passed in an earlier run"
+COMPLETE_PHASE = "already complete: every group of the phase is complete"
 
 
 def phase_name(phase: Phase) -> str:
@@ -96,6 +97,8 @@ class Completion:
 
     groups: Mapping[str, str] = field(default_factory=dict)  # group key -> source
     tasks: frozenset[str] = frozenset()  # task keys that passed with the current text
+    #: the branch has commits its upstream lacks: complete phases' commit items push them
+    unpushed: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ class Plan:
     roadmap: Roadmap
     steps: tuple[Step, ...]
     static_skips: Mapping[str, str]  # local id -> reason
+    #: commit steps of complete phases that only push what an earlier run committed
+    push_only: frozenset[str] = frozenset()
 
     @classmethod
     def build(
@@ -117,6 +122,7 @@ class Plan:
         completion = completion or Completion()
         steps: list[Step] = []
         skips: dict[str, str] = {}
+        push_only: set[str] = set()
         ordinal = 0
         for phase in roadmap.phases:
             selected = phases is None or phase.number in phases
@@ -141,8 +147,11 @@ class Plan:
             if not selected:
                 skips[commit.local_id] = _not_selected(phase)
             elif all(group_key(phase, g) in completion.groups for g in phase.groups):
-                skips[commit.local_id] = "already complete: every group of the phase is complete"
-        return cls(roadmap, tuple(steps), skips)
+                if completion.unpushed:
+                    push_only.add(commit.local_id)
+                else:
+                    skips[commit.local_id] = COMPLETE_PHASE
+        return cls(roadmap, tuple(steps), skips, frozenset(push_only))
 
     def by_local_id(self) -> dict[str, Step]:
         """Index of the steps by their local node id."""

@@ -19,9 +19,12 @@ from pytest_roadmap.context import is_worker
 from pytest_roadmap.context import run_key
 
 if TYPE_CHECKING:
+    from pytest_roadmap.agent import AgentCommand
     from pytest_roadmap.controller import RoadmapController
+    from pytest_roadmap.plan import Step
     from pytest_roadmap.roadmap import Group
     from pytest_roadmap.roadmap import Phase
+    from pytest_roadmap.roadmap import Task
 
 controller_key: pytest.StashKey[RoadmapController] = pytest.StashKey()
 DEFAULT_MAX_PARALLEL_AGENTS = 4
@@ -29,6 +32,39 @@ DEFAULT_MAX_PARALLEL_AGENTS = 4
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     settings_mod.add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_roadmap import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_roadmap_agent_command(
+    config: pytest.Config,
+    step: Step,
+    task: Task,
+    prompt: str,
+    log: Path,
+    cwd: Path,
+    resume: str | None,
+) -> AgentCommand:
+    """The preset chosen with --roadmap-agent, when no conftest.py or plugin answered."""
+    from pytest_roadmap.agents import preset_command
+
+    settings = config.stash[run_key].settings
+    return preset_command(settings, step, prompt, log, cwd, resume)
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--roadmap-status``: print the progress table instead of a test session."""
+    option = config.option
+    if not (option.roadmap and option.roadmap_status) or option.help or option.version:
+        return None
+    from pytest_roadmap.status_view import show_status
+
+    return show_status(config)
 
 
 def active(config: pytest.Config) -> bool:
@@ -65,10 +101,22 @@ def pytest_configure(config: pytest.Config) -> None:
     controller = not is_worker(config)
     if controller:
         preflight.check(config, settings)
+    from pytest_roadmap import runlock
+
+    # the run lock, before any status file is read for completion or written
+    runlock.guard(config, settings, controller=controller)
     status = StatusFiles(settings.status_dir, settings.project_dir)
     cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
     records = TaskRecords(cache if cache is not None else MemoryCache(), path.name)
-    completion = load_completion(roadmap, status, records, settings.redo)
+    from dataclasses import replace
+
+    from pytest_roadmap import gitops
+
+    # commits saying groups are complete count too (unless --roadmap-redo)
+    history = None if settings.redo else gitops.completed_in_history(settings.project_dir, roadmap)
+    completion = load_completion(roadmap, status, records, settings.redo, history)
+    if settings.push and gitops.has_unpushed(settings.project_dir):
+        completion = replace(completion, unpushed=True)
     plan = Plan.build(roadmap, settings.phases, completion)
     run = RoadmapRun(settings, roadmap, plan, records=records)
     config.stash[run_key] = run
@@ -81,6 +129,9 @@ def pytest_configure(config: pytest.Config) -> None:
         ctl = RoadmapController(config, run, status, records)
         config.stash[controller_key] = ctl
         config.pluginmanager.register(ctl, "roadmap-controller")
+        from pytest_roadmap.report import RunSummary
+
+        config.pluginmanager.register(RunSummary(config, run), "roadmap-summary")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -136,7 +187,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     settings = run.settings
     tasks = sum(1 for _ in run.roadmap.tasks())
     groups = sum(len(p.groups) for p in run.roadmap.phases)
-    agent = settings.agent_command or f"claude ({settings.claude_bin or 'not found'})"
+    from pytest_roadmap.agents import describe
+
+    agent = describe(settings)
     mode = ", dry run" if settings.dry_run else ""
     return (
         f"roadmap: {settings.roadmap.name}: {len(run.roadmap.phases)} phases, {groups} groups, "

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from pytest_roadmap import agents
 from pytest_roadmap import gitops
 from pytest_roadmap.commands import claude_argv
 from pytest_roadmap.gates import default_gates
@@ -27,8 +28,10 @@ class RoadmapWarning(UserWarning):
 
 def check(config: pytest.Config, settings: Settings) -> None:
     """Raise ``pytest.UsageError`` for the first thing that would stop the run."""
+    if settings.status_only:
+        return  # --roadmap-status only reads files: no agent, git identity or npm needed
     collect_only = bool(config.getoption("collectonly"))
-    if not (settings.dry_run or collect_only):
+    if not (settings.dry_run or collect_only or agents.hooked(config)):
         _check_agent(settings)
     if shutil.which("git") is None:
         raise pytest.UsageError("git not found: install git and make sure it is on PATH")
@@ -65,6 +68,9 @@ def _check_agent(settings: Settings) -> None:
         bypass = "bypassPermissions" in claude_argv(settings)
         if bypass and os.geteuid() == 0 and os.environ.get("IS_SANDBOX") != "1":
             raise pytest.UsageError(ROOT_REFUSAL)
+        return
+    if settings.agent != "command":
+        agents.check_preset(settings)
         return
     assert settings.agent_command is not None
     program = _program(settings.agent_command)

@@ -38,6 +38,31 @@ you left off and finish the task. The same rules apply: work only on task {task_
 commit or push, and end with a short summary of what you changed.
 """
 
+REPAIR_TEMPLATE = """\
+Repair Phase {phase_number}, Group {group_id}: {group_title}
+
+The group's tasks are done, but its gate failed: `{command}` {how}. The end of its output:
+
+```
+{output}
+```
+
+The gate runs these commands, in order, in the repository's root:
+{commands}
+
+The group's tasks, just done by other agents:
+{tasks}
+
+Changes since the last commit:
+
+```
+{diff}
+```
+
+Fix the code so that every gate command passes. Do not delete, skip or weaken checks or \
+tests to make them pass. Do not commit or push. End with a short summary of what you changed.
+"""
+
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 

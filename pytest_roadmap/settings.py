@@ -28,6 +28,12 @@ AGENT_COMMAND_DESC = (
     "command line of another agent than Claude Code; '{prompt_file}' is replaced by a file "
     "holding the prompt, otherwise the prompt comes on stdin"
 )
+AGENT_DESC = (
+    "the coding agent: 'claude' (Claude Code, the default), 'codex' (OpenAI's Codex CLI) or "
+    "'command' (roadmap_agent_command)"
+)
+AGENT_BIN_DESC = "the agent's binary for --roadmap-agent codex (default: 'codex' on PATH)"
+AGENT_ARGS_DESC = "extra arguments for the agent of --roadmap-agent codex"
 CLAUDE_BIN_DESC = "the Claude Code CLI to run (env CLAUDE_BIN; default: 'claude' on PATH)"
 CLAUDE_ARGS_DESC = "extra arguments for the Claude Code CLI"
 PROMPT_TEMPLATE_DESC = (
@@ -48,11 +54,24 @@ RESUME_SESSIONS_DESC = (
     "re-run a task that failed or timed out after its session started with "
     "--resume <session id> and a short 'continue' prompt"
 )
+FIX_ATTEMPTS_DESC = "repair agents started, one after another, when a gate fails (default 1)"
+RETRIES_DESC = (
+    "retries of a task after a transient agent failure: HTTP 429/5xx, a crash (default 2)"
+)
+RETRY_BACKOFF_DESC = "seconds before the first retry; doubled for each further one (default 5)"
+STAGGER_DESC = "seconds between agent starts under xdist, so agents don't all call the API at once"
+RUN_BUDGET_DESC = "stop starting tasks once the roadmap's agents have spent this many USD in all"
 LOG_DIR_DESC = "directory of the agents' and gates' logs, relative to the roadmap's directory"
 STATUS_DIR_DESC = "directory of the status files, relative to the roadmap's directory"
 
 DEFAULT_TASK_TIMEOUT = 3600.0
 ISOLATION_MODES = ("shared", "worktree")
+#: the --roadmap-agent presets (built in pytest_roadmap.agents)
+AGENT_PRESETS = ("claude", "codex", "command")
+DEFAULT_FIX_ATTEMPTS = 1
+DEFAULT_RETRIES = 2
+DEFAULT_RETRY_BACKOFF = 5.0
+DEFAULT_STAGGER = 0.5
 DEFAULT_LOG_DIR = "logs/orchestrator"
 DEFAULT_STATUS_DIR = "status"
 CLAUDE_INSTALL_HINT = (
@@ -67,6 +86,9 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_task_timeout": (TASK_TIMEOUT_DESC, "string", None),
     "roadmap_gates": (GATES_DESC, "linelist", None),
     "roadmap_agent_command": (AGENT_COMMAND_DESC, "string", None),
+    "roadmap_agent": (AGENT_DESC, "string", None),
+    "roadmap_agent_bin": (AGENT_BIN_DESC, "string", None),
+    "roadmap_agent_args": (AGENT_ARGS_DESC, "args", None),
     "roadmap_claude_bin": (CLAUDE_BIN_DESC, "string", None),
     "roadmap_claude_args": (CLAUDE_ARGS_DESC, "args", None),
     "roadmap_prompt_template": (PROMPT_TEMPLATE_DESC, "string", None),
@@ -74,6 +96,11 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_worktree_setup": (WORKTREE_SETUP_DESC, "string", None),
     "roadmap_claude_max_turns": (MAX_TURNS_DESC, "string", None),
     "roadmap_max_budget_usd": (MAX_BUDGET_DESC, "string", None),
+    "roadmap_fix_attempts": (FIX_ATTEMPTS_DESC, "string", None),
+    "roadmap_retries": (RETRIES_DESC, "string", None),
+    "roadmap_retry_backoff": (RETRY_BACKOFF_DESC, "string", None),
+    "roadmap_stagger": (STAGGER_DESC, "string", None),
+    "roadmap_run_budget_usd": (RUN_BUDGET_DESC, "string", None),
     "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
     "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
 }
@@ -98,6 +125,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--roadmap-gate", action="append", metavar="CMD", default=None, help=GATE_DESC)
     group.addoption("--roadmap-no-gates", action="store_true", default=False, help=NO_GATES_DESC)
     group.addoption("--roadmap-agent-command", metavar="CMD", default=None, help=AGENT_COMMAND_DESC)
+    group.addoption("--roadmap-agent", choices=AGENT_PRESETS, default=None, help=AGENT_DESC)
     group.addoption("--roadmap-no-commit", action="store_true", default=False, help=NO_COMMIT_DESC)
     group.addoption("--roadmap-no-push", action="store_true", default=False, help=NO_PUSH_DESC)
     group.addoption("--roadmap-status", action="store_true", default=False, help=STATUS_DESC)
@@ -109,6 +137,10 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--roadmap-resume-sessions", action="store_true", default=False, help=RESUME_SESSIONS_DESC
     )
+    group.addoption("--roadmap-fix-attempts", metavar="N", default=None, help=FIX_ATTEMPTS_DESC)
+    group.addoption("--roadmap-retries", metavar="N", default=None, help=RETRIES_DESC)
+    group.addoption("--roadmap-stagger", metavar="SECONDS", default=None, help=STAGGER_DESC)
+    group.addoption("--roadmap-run-budget-usd", metavar="USD", default=None, help=RUN_BUDGET_DESC)
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -138,11 +170,19 @@ class Settings:
     max_turns: int | None = None
     max_budget_usd: float | None = None
     resume_sessions: bool = False
+    fix_attempts: int = DEFAULT_FIX_ATTEMPTS
+    retries: int = DEFAULT_RETRIES
+    retry_backoff: float = DEFAULT_RETRY_BACKOFF
+    stagger: float = DEFAULT_STAGGER
+    run_budget_usd: float | None = None
+    agent: str = "claude"  # one of AGENT_PRESETS; agent_command is set for 'command' only
+    agent_bin: str | None = None
+    agent_args: tuple[str, ...] = ()
 
     @property
     def uses_claude(self) -> bool:
         """True when the agent is the Claude Code CLI."""
-        return self.agent_command is None
+        return self.agent == "claude"
 
 
 def parse_phases(spec: str, where: str = "--roadmap-phases") -> frozenset[int]:
@@ -185,6 +225,60 @@ def _positive(value: object, where: str, kind: type[int] | type[float], what: st
     if not number > 0:
         raise pytest.UsageError(f"invalid {what} {value!r} from {where}: give a positive number")
     return number
+
+
+def _count(found: tuple[object, str], default: int) -> int:
+    """A whole number >= 0 (or the default when unset)."""
+    value, where = found
+    if value is None:
+        return default
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise pytest.UsageError(f"invalid count {value!r} from {where}: give a whole number >= 0")
+    return number
+
+
+def _seconds(found: tuple[object, str], default: float) -> float:
+    """A number of seconds >= 0 (or the default when unset)."""
+    value, where = found
+    if value is None:
+        return default
+    try:
+        number = float(str(value))
+    except ValueError:
+        number = -1.0
+    if not number >= 0:
+        raise pytest.UsageError(f"invalid seconds {value!r} from {where}: give a number >= 0")
+    return number
+
+
+def _agent_preset(preset: tuple[object, str], command: tuple[object, str]) -> str:
+    """The --roadmap-agent preset; a roadmap_agent_command set where it wins means 'command'."""
+    (value, where), (command_value, command_where) = preset, command
+    if command_value and (value is None or _rank(command_where) > _rank(where)):
+        return "command"
+    name = str(value or "claude")
+    if name not in AGENT_PRESETS:
+        choices = ", ".join(repr(choice) for choice in AGENT_PRESETS)
+        raise pytest.UsageError(f"invalid agent {name!r} from {where}: use one of {choices}")
+    if name == "command" and not command_value:
+        raise pytest.UsageError(
+            f"agent 'command' from {where} needs roadmap_agent_command "
+            "(or --roadmap-agent-command CMD)"
+        )
+    return name
+
+
+def _rank(where: str) -> int:
+    """Precedence of where a setting came from: command line 3, env 2, front matter 1, ini 0."""
+    if where.startswith("--"):
+        return 3
+    if where.endswith("environment variable"):
+        return 2
+    return 1 if where.endswith("front matter") else 0
 
 
 class _Resolver:
@@ -257,7 +351,11 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         gate_value, _ = look.get("roadmap_gates")
         gates = None if gate_value is None else _as_lines(gate_value)
 
-    agent_value, _ = look.get("roadmap_agent_command")
+    agent_found = look.get("roadmap_agent_command")
+    agent = _agent_preset(look.get("roadmap_agent"), agent_found)
+    agent_value = agent_found[0] if agent == "command" else None
+    agent_bin_value, _ = look.get("roadmap_agent_bin")
+    agent_args_value, _ = look.get("roadmap_agent_args")
     bin_value, _ = look.get("roadmap_claude_bin", env="CLAUDE_BIN")
     args_value, _ = look.get("roadmap_claude_args")
     template_value, _ = look.get("roadmap_prompt_template")
@@ -276,7 +374,31 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
     budget_value, where = look.get("roadmap_max_budget_usd")
     budget = None if budget_value is None else _positive(budget_value, where, float, "budget")
 
+    counts = {
+        name: _count(look.get(f"roadmap_{name}"), default)
+        for name, default in (("fix_attempts", DEFAULT_FIX_ATTEMPTS), ("retries", DEFAULT_RETRIES))
+    }
+    seconds = {
+        name: _seconds(look.get(f"roadmap_{name}"), default)
+        for name, default in (
+            ("retry_backoff", DEFAULT_RETRY_BACKOFF),
+            ("stagger", DEFAULT_STAGGER),
+        )
+    }
+    run_budget_value, where = look.get("roadmap_run_budget_usd")
+    run_budget = (
+        None if run_budget_value is None else _positive(run_budget_value, where, float, "budget")
+    )
+
     return Settings(
+        fix_attempts=counts["fix_attempts"],
+        retries=counts["retries"],
+        retry_backoff=seconds["retry_backoff"],
+        stagger=seconds["stagger"],
+        run_budget_usd=run_budget,
+        agent=agent,
+        agent_bin=str(agent_bin_value) if agent_bin_value else None,
+        agent_args=_as_args(agent_args_value) if agent_args_value else (),
         status_only=bool(config.getoption("roadmap_status")),
         isolation=isolation,
         worktree_setup=str(setup_value) if setup_value else None,

@@ -28,7 +28,9 @@ ROADMAP_TASKS = "roadmap_tasks.txt"
 COMPLETED = "completed_tasks.txt"
 IN_PROGRESS = "in_progress_tasks.txt"
 PENDING = "pending_tasks.txt"
+INTERRUPTED = "interrupted_tasks.txt"
 CACHE_KEY = "roadmap/tasks"
+SPENT = "_spent_usd"
 
 _GROUP_KEY = re.compile(r"^PHASE_(\d+):([A-Z]+)$")
 
@@ -117,6 +119,14 @@ class StatusFiles:
         atomic_write(self.status_dir / PENDING, _join(pending))
         atomic_write(self.status_dir / IN_PROGRESS, _join(in_progress))
 
+    def write_interrupted(self, steps: Iterable[str]) -> None:
+        """status/interrupted_tasks.txt: what an interrupted run was running; removed if none."""
+        lines = list(steps)
+        if lines:
+            atomic_write(self.status_dir / INTERRUPTED, _join(lines))
+        else:
+            (self.status_dir / INTERRUPTED).unlink(missing_ok=True)
+
     def mark_complete(self, phase: Phase, group: Group, status_md: str) -> None:
         """Append ``PHASE_1:A`` to completed_tasks.txt and write the STATUS file."""
         atomic_write(self.project_dir / status_md_name(phase, group), status_md)
@@ -155,6 +165,8 @@ class TaskRecords:
         for phase, group, task in roadmap.tasks():
             key = task_key(phase, group, task)
             record = self.get(key)
+            if record.get("group_complete"):
+                continue  # its group completed: rolling the group back runs it again
             if record.get("outcome") == "passed" and record.get("digest") == task_digest(task):
                 keys.append(key)
         return frozenset(keys)
@@ -163,14 +175,34 @@ class TaskRecords:
         """Store one task's record."""
         self.cache.set(self.prefix + key, dict(record))
 
+    def spent(self) -> float:
+        """USD the roadmap's agents have cost over all runs."""
+        value = self.cache.get(self.prefix + SPENT, 0.0)
+        return float(value) if isinstance(value, (int, float)) else 0.0
+
+    def add_spent(self, usd: float) -> float:
+        """Add an agent's cost to the roadmap's total; return the new total."""
+        total = self.spent() + usd
+        self.cache.set(self.prefix + SPENT, total)
+        return total
+
 
 def load_completion(
-    roadmap: Roadmap, status: StatusFiles, records: TaskRecords | None, redo: bool
+    roadmap: Roadmap,
+    status: StatusFiles,
+    records: TaskRecords | None,
+    redo: bool,
+    history: Mapping[str, str] | None = None,
 ) -> Completion:
-    """What earlier runs completed, unless ``redo``."""
+    """What earlier runs completed, unless ``redo``.
+
+    ``history`` holds the groups that commits say are complete (see
+    :func:`pytest_roadmap.gitops.completed_in_history`); status files name the source
+    of a group both know.
+    """
     if redo:
         return Completion()
     return Completion(
-        groups=status.completed_groups(roadmap),
+        groups={**(history or {}), **status.completed_groups(roadmap)},
         tasks=records.passed(roadmap) if records is not None else frozenset(),
     )

@@ -125,7 +125,9 @@ def test_failed_task_skips_its_gate_and_blocks_later_groups(project: Project) ->
 
 def test_gate_failure_blocks_and_logs(project: Project) -> None:
     project.roadmap()
-    result = project.run("-rs", "--roadmap-gate", "echo checking; exit 2")
+    result = project.run(
+        "-rs", "--roadmap-gate", "echo checking; exit 2", "--roadmap-fix-attempts", "0"
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=2, failed=1, skipped=6)
     result.stdout.fnmatch_lines_random(
@@ -170,7 +172,7 @@ def test_hand_edited_completed_file_skips_groups(project: Project) -> None:
 
 def test_changed_task_text_drops_its_earlier_pass(project: Project) -> None:
     project.roadmap(ONE_GROUP)
-    project.run("--roadmap-no-commit", "--roadmap-gate", "false")
+    project.run("--roadmap-no-commit", "--roadmap-gate", "false", "--roadmap-fix-attempts", "0")
     project.roadmap(ONE_GROUP.replace("do it", "do it differently"), commit=False)
     project.run("--roadmap-no-commit")
     assert [r["task"] for r in project.records("start")] == ["A1", "A1"]

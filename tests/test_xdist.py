@@ -191,6 +191,8 @@ def test_gate_failure_blocks_later_groups(project: Project) -> None:
         "-rs",
         "--roadmap-gate",
         "false",
+        "--roadmap-fix-attempts",
+        "0",
         junit_arg(project),
         timeout=TIMEOUT,
     )

@@ -1,0 +1,172 @@
+"""Benchmark 3: parse and collect roadmaps of 100 to 50,000 tasks.
+
+For each size: ``parse_roadmap`` in this process (best of a few), then
+``pytest --roadmap ROADMAP.md --collect-only -q`` in a subprocess: wall time and the
+subprocess's own peak RSS (``wait4``). Growth is linear when the marginal cost per task,
+(X(n) - X(smallest)) / (n - smallest), stays flat as n grows.
+"""
+
+from __future__ import annotations
+
+import time
+
+from common import BenchError
+from common import Result
+from common import Table
+from common import Target
+from common import clean_env
+from common import fmt
+from common import layout_of_size
+from common import log
+from common import project
+from common import pytest_argv
+from common import roadmap_text
+from common import run_timed
+from common import task_count
+
+TARGET_SIZE = 10_000
+TARGET_SECONDS = 2.0
+LINEAR_SPREAD = 1.5  # largest / smallest marginal cost per task that still counts as linear
+
+MODES: dict[str, tuple[list[int], int]] = {
+    # sizes, runs of each measurement up to 10,000 tasks (the fastest counts; one above)
+    "full": ([100, 1_000, 10_000, 50_000], 3),
+    "quick": ([100, 1_000, 10_000], 1),
+    "smoke": ([100, 10_000], 1),
+}
+
+
+def parse_seconds(text: str, repeats: int) -> float:
+    """Best wall time of ``parse_roadmap(text)`` in this process."""
+    from pytest_roadmap.roadmap import parse_roadmap
+
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        parse_roadmap(text)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run(mode: str) -> Result:
+    sizes, repeats = MODES[mode]
+    result = Result()
+    rows: list[dict[str, float]] = []
+    for size in sizes:
+        layout = layout_of_size(size)
+        tasks = task_count(layout)
+        text = roadmap_text(layout, mixed=True)
+        log(f"collect: {tasks} tasks ({len(text) / 1e6:.1f} MB of Markdown)")
+        runs = repeats if tasks <= TARGET_SIZE else 1
+        parse_s = parse_seconds(text, runs)
+        argv = pytest_argv("--roadmap", "ROADMAP.md", "--collect-only", "-q")
+        with project(f"collect-{tasks}", {"ROADMAP.md": text}) as proj:
+            done = [run_timed(argv, proj.path, clean_env()) for _ in range(runs)]
+        items = _collected(done[0].output)
+        if items < tasks:
+            raise BenchError(f"collect-only of {tasks} tasks collected {items} items")
+        rows.append(
+            {
+                "tasks": tasks,
+                "items": items,
+                "parse_s": parse_s,
+                "collect_s": min(d.seconds for d in done),
+                "rss_kib": min(d.maxrss_kib for d in done),
+            }
+        )
+    base = rows[0]
+    table = Table(
+        "Parse and collect",
+        [
+            "tasks",
+            "items",
+            "parse s",
+            "parse us/task",
+            "collect s",
+            "collect marginal us/task",
+            "peak RSS MiB",
+            "RSS marginal KiB/task",
+        ],
+    )
+    table.notes += [
+        "parse: `parse_roadmap` in-process; collect: wall time of "
+        "`pytest --roadmap ROADMAP.md --collect-only -q`, start-up included; peak RSS of "
+        f"that process; each the fastest (smallest) of {repeats} run(s) up to "
+        f"{TARGET_SIZE} tasks, one run above",
+        f"marginal = (X(n) - X({int(base['tasks'])})) / (n - {int(base['tasks'])}): flat "
+        "when growth is linear",
+        "roadmaps: groups of 10 tasks, 10 groups a phase; bullets, tables and #### headings",
+    ]
+    collect_marginal: list[float] = []
+    rss_marginal: list[float] = []
+    for row in rows:
+        extra = row["tasks"] - base["tasks"]
+        collect_m = (row["collect_s"] - base["collect_s"]) / extra * 1e6 if extra else 0.0
+        rss_m = (row["rss_kib"] - base["rss_kib"]) / extra if extra else 0.0
+        if extra:
+            collect_marginal.append(collect_m)
+            rss_marginal.append(rss_m)
+        table.rows.append(
+            [
+                str(int(row["tasks"])),
+                str(int(row["items"])),
+                fmt(row["parse_s"]),
+                fmt(row["parse_s"] / row["tasks"] * 1e6, 1),
+                fmt(row["collect_s"]),
+                fmt(collect_m, 1) if extra else "-",
+                fmt(row["rss_kib"] / 1024, 1),
+                fmt(rss_m, 2) if extra else "-",
+            ]
+        )
+    result.tables.append(table)
+    result.raw["collect"] = rows
+    at_target = next((r for r in rows if r["tasks"] == TARGET_SIZE), None)
+    if at_target is not None:
+        total = at_target["collect_s"]
+        result.metrics["collect_10k_s"] = total
+        result.targets.append(
+            Target(
+                "10,000 tasks: collect-only wall time (parse included)",
+                total,
+                TARGET_SECONDS,
+                "s",
+                measured=f"parse alone {at_target['parse_s']:.2f} s",
+            )
+        )
+    # Linear: the marginal cost per task of the larger sizes stays within a factor.
+    spread_sizes = [r for r in rows[1:] if r["tasks"] >= 1_000]
+    if len(spread_sizes) >= 2:
+        rss = [m for r, m in zip(rows[1:], rss_marginal, strict=True) if r["tasks"] >= 1_000]
+        times = [m for r, m in zip(rows[1:], collect_marginal, strict=True) if r["tasks"] >= 1_000]
+        sizes_text = ", ".join(str(int(r["tasks"])) for r in spread_sizes)
+        result.targets.append(
+            Target(
+                "memory linear: max/min marginal RSS per task",
+                _spread(rss),
+                LINEAR_SPREAD,
+                measured=f"sizes {sizes_text}",
+            )
+        )
+        result.targets.append(
+            Target(
+                "time linear: max/min marginal collect time per task",
+                _spread(times),
+                LINEAR_SPREAD,
+                measured=f"sizes {sizes_text}",
+            )
+        )
+    return result
+
+
+def _spread(values: list[float]) -> float:
+    low = min(values)
+    return max(values) / low if low > 0 else float("inf")
+
+
+def _collected(output: str) -> int:
+    """Items pytest reports as collected ('N tests collected' or one line per item)."""
+    for line in reversed(output.splitlines()):
+        words = line.split()
+        if len(words) >= 2 and words[0].isdigit() and words[1] in ("test", "tests"):
+            return int(words[0])
+    return sum(1 for line in output.splitlines() if "::" in line)

@@ -1,0 +1,268 @@
+"""Agent presets (``--roadmap-agent``) and the hook that picks each task's agent command.
+
+A preset says how to start one kind of coding agent headless: its binary, its
+command line, whether the prompt goes on stdin, and how its output tells success
+from failure. ``claude`` (the default) and ``command`` (``roadmap_agent_command``)
+are built by :mod:`pytest_roadmap.commands`; ``codex`` (OpenAI's Codex CLI) is built
+here. :func:`command_for` asks the ``pytest_roadmap_agent_command`` hook, whose last
+implementation (the plugin's own) returns the preset's command.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_roadmap import commands
+from pytest_roadmap.agent import AgentCommand
+from pytest_roadmap.commands import task_env
+from pytest_roadmap.context import run_key
+from pytest_roadmap.plan import Step
+from pytest_roadmap.settings import AGENT_PRESETS
+from pytest_roadmap.settings import Settings
+
+__all__ = [
+    "AGENT_PRESETS",
+    "CODEX_INSTALL_HINT",
+    "PRESETS",
+    "CodexEvents",
+    "check_preset",
+    "codex_argv",
+    "command_for",
+    "describe",
+    "hooked",
+    "preset_command",
+    "task_env",
+]
+
+CODEX_BIN = "codex"
+#: ``codex exec --json``: headless, one JSON event per line on stdout; ``-`` reads the prompt
+CODEX_HEADLESS = ("exec", "--json")
+CODEX_PERMISSIONS = ("--dangerously-bypass-approvals-and-sandbox",)
+#: arguments of roadmap_agent_args that choose the sandbox or approvals themselves
+CODEX_OWN_PERMISSIONS = (
+    "-s",
+    "--sandbox",
+    "--dangerously-bypass-approvals-and-sandbox",
+    "--full-auto",
+    "--approve-for-me",
+)
+CODEX_INSTALL_HINT = (
+    "Codex CLI not found! Install it (npm install -g @openai/codex) or set roadmap_agent_bin"
+)
+#: codex items that are the agent acting (reported as its last activity)
+CODEX_ACTIONS = frozenset(
+    {"command_execution", "file_change", "mcp_tool_call", "web_search", "todo_list"}
+)
+OWN_PLUGIN = "pytest_roadmap.plugin"
+
+PresetBuilder = Callable[[Settings, Step, str, Path, Path, str | None], AgentCommand]
+
+
+# -- the hook ------------------------------------------------------------------------------------
+
+
+def command_for(
+    config: pytest.Config,
+    step: Step,
+    prompt: str,
+    log: Path,
+    *,
+    resume: str | None = None,
+    cwd: Path | None = None,
+) -> AgentCommand:
+    """How to start the agent of ``step``: the first ``pytest_roadmap_agent_command`` answer.
+
+    ``resume`` is the session of an earlier, unfinished attempt; ``cwd`` where the
+    agent works (default: the project directory).
+    """
+    settings = config.stash[run_key].settings
+    assert step.task is not None
+    command = config.hook.pytest_roadmap_agent_command(
+        config=config,
+        step=step,
+        task=step.task,
+        prompt=prompt,
+        log=log,
+        cwd=cwd or settings.project_dir,
+        resume=resume,
+    )
+    if not isinstance(command, AgentCommand):
+        raise TypeError(f"pytest_roadmap_agent_command returned {command!r}, not an AgentCommand")
+    return command
+
+
+def hooked(config: pytest.Config) -> bool:
+    """True when a conftest.py or another plugin implements ``pytest_roadmap_agent_command``.
+
+    Then the preset's binary is not checked before the run: the hook may never use it.
+    """
+    hook = getattr(config.hook, "pytest_roadmap_agent_command", None)
+    if hook is None:
+        return False
+    return any(
+        getattr(impl.plugin, "__name__", None) != OWN_PLUGIN for impl in hook.get_hookimpls()
+    )
+
+
+# -- presets -------------------------------------------------------------------------------------
+
+
+def preset_command(
+    settings: Settings,
+    step: Step,
+    prompt: str,
+    log: Path,
+    cwd: Path,
+    resume: str | None = None,
+) -> AgentCommand:
+    """The command of the preset chosen with ``--roadmap-agent``."""
+    return PRESETS[settings.agent](settings, step, prompt, log, cwd, resume)
+
+
+def _commands_preset(
+    settings: Settings, step: Step, prompt: str, log: Path, cwd: Path, resume: str | None
+) -> AgentCommand:
+    """``claude`` and ``command``: as :func:`pytest_roadmap.commands.agent_command` builds them."""
+    return commands.agent_command(settings, step, prompt, log, resume=resume, cwd=cwd)
+
+
+def codex_bin(settings: Settings) -> str:
+    """The Codex CLI: ``roadmap_agent_bin`` or ``codex``, as found on PATH (else as given)."""
+    name = settings.agent_bin or CODEX_BIN
+    found = shutil.which(name)
+    return str(Path(found).absolute()) if found else name
+
+
+def codex_argv(settings: Settings, resume: str | None = None) -> tuple[str, ...]:
+    """``codex exec --json --dangerously-bypass-approvals-and-sandbox [args] [resume ID] -``.
+
+    The prompt comes on stdin (``-``). ``roadmap_agent_args`` that pick a sandbox or
+    approval mode replace the bypass.
+    """
+    own = any(arg.startswith(CODEX_OWN_PERMISSIONS) for arg in settings.agent_args)
+    permissions = () if own else CODEX_PERMISSIONS
+    session = ("resume", resume) if resume else ()
+    return (codex_bin(settings), *CODEX_HEADLESS, *permissions, *settings.agent_args, *session, "-")
+
+
+def _codex_preset(
+    settings: Settings, step: Step, prompt: str, log: Path, cwd: Path, resume: str | None
+) -> AgentCommand:
+    return AgentCommand(
+        codex_argv(settings, resume),
+        cwd,
+        task_env(step, log, resume),
+        prompt.encode(),
+        True,
+        translate_event=CodexEvents(),
+    )
+
+
+PRESETS: dict[str, PresetBuilder] = {
+    "claude": _commands_preset,
+    "codex": _codex_preset,
+    "command": _commands_preset,
+}
+
+
+def check_preset(settings: Settings) -> None:
+    """Before the run: the preset's binary exists (claude and command: see preflight)."""
+    if settings.agent == "codex" and shutil.which(settings.agent_bin or CODEX_BIN) is None:
+        raise pytest.UsageError(CODEX_INSTALL_HINT)
+
+
+def describe(settings: Settings) -> str:
+    """The agent, for the report header."""
+    if settings.agent == "command" and settings.agent_command:
+        return settings.agent_command
+    if settings.agent == "codex":
+        found = shutil.which(settings.agent_bin or CODEX_BIN)
+        return f"codex ({found or 'not found'})"
+    return f"claude ({settings.claude_bin or 'not found'})"
+
+
+# -- codex exec --json -------------------------------------------------------------------------
+
+
+class CodexEvents:
+    """Turns ``codex exec --json`` events into the stream-json events ``AgentResult`` reads.
+
+    ``thread.started`` gives the session id (``system``/``init``), so that
+    ``--roadmap-resume-sessions`` can continue it with ``codex exec resume <id>``;
+    agent messages and actions count as ``assistant`` turns; ``turn.completed`` is a
+    success result and ``turn.failed`` an error result whose text is the failure
+    reason. The ``error`` events before a ``turn.failed`` are codex's own retries.
+    One instance per agent run.
+    """
+
+    def __init__(self) -> None:
+        self.thread_id: str | None = None
+        self.last_message: str | None = None
+        self._started: set[str] = set()
+
+    def __call__(self, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        kind = event.get("type")
+        if kind == "thread.started":
+            thread = event.get("thread_id")
+            if isinstance(thread, str) and thread:
+                self.thread_id = thread
+                return {"type": "system", "subtype": "init", "session_id": thread}
+            return None
+        if kind in ("item.started", "item.completed"):
+            item = event.get("item")
+            return self._item(kind, item) if isinstance(item, dict) else None
+        if kind == "turn.completed":
+            return self._result(is_error=False, text=self.last_message)
+        if kind == "turn.failed":
+            reason = f"Codex turn failed: {_codex_error(event.get('error'))}"
+            return self._result(is_error=True, text=reason)
+        return None
+
+    def _item(self, kind: str, item: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        item_type = item.get("type")
+        item_id = str(item.get("id"))
+        if kind == "item.completed" and item_type == "agent_message":
+            text = item.get("text")
+            self.last_message = text if isinstance(text, str) else self.last_message
+            return _assistant({"type": "text", "text": self.last_message or ""})
+        if kind == "item.completed" and item_type == "reasoning":
+            return _assistant({"type": "thinking"})
+        if item_type in CODEX_ACTIONS and item_id not in self._started:
+            self._started.add(item_id)
+            return _assistant({"type": "tool_use", "name": item_type})
+        return None
+
+    def _result(self, *, is_error: bool, text: str | None) -> Mapping[str, Any]:
+        result: dict[str, Any] = {"type": "result", "is_error": is_error}
+        if not is_error:
+            result["subtype"] = "success"
+        if text is not None:
+            result["result"] = text
+        if self.thread_id is not None:
+            result["session_id"] = self.thread_id
+        return result
+
+
+def _assistant(block: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {"type": "assistant", "message": {"content": [dict(block)]}}
+
+
+def _codex_error(error: Any) -> str:
+    """The message of a ``turn.failed`` error; a JSON error body inside it is unwrapped."""
+    message = error.get("message") if isinstance(error, dict) else error
+    if not isinstance(message, str) or not message.strip():
+        return "unknown error"
+    try:
+        body = json.loads(message)
+    except (ValueError, RecursionError):
+        return message
+    inner = body.get("error") if isinstance(body, dict) else None
+    detail = inner.get("message") if isinstance(inner, dict) else None
+    return detail if isinstance(detail, str) and detail else message

@@ -1,0 +1,435 @@
+"""``--roadmap-isolation worktree``: each task in its own git worktree and branch.
+
+A task's agent works in ``<repo>.roadmap-worktrees/phase1-groupA-A1`` (a sibling of the
+repository, so that nothing there is committed with the phase, seen by the gate's tools,
+or lies under ``.git/``, which Claude Code refuses to write) on the branch
+``roadmap/phase1/groupA/A1``, made from the main tree's HEAD when the task starts.
+Nothing commits to the main branch while a group runs, so every task of a group starts
+from the same commit, on whichever xdist worker it runs.
+
+When the agent succeeds its changes are committed on its branch. The group's gate first
+merges the branches into the main tree's branch in roadmap order (``--no-ff``), then runs
+the gate commands; after a passed gate the group's worktrees and branches are removed.
+A merge conflict aborts that merge and keeps every branch and worktree of the group.
+
+A task that runs again while its worktree or branch is still there (its group did not
+pass) reuses them, with whatever the earlier attempt left there, as a re-run in the shared
+tree would; ``--roadmap-redo`` makes them afresh from the current HEAD.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+from filelock import FileLock
+
+from pytest_roadmap import agent
+from pytest_roadmap.gitops import open_repo
+from pytest_roadmap.plan import Step
+from pytest_roadmap.plan import group_name
+from pytest_roadmap.plan import phase_name
+from pytest_roadmap.roadmap import Task
+from pytest_roadmap.settings import Settings
+
+ROOT_SUFFIX = ".roadmap-worktrees"
+LOCK_NAME = "roadmap-worktrees.lock"
+LOCK_TIMEOUT = 300.0
+NODE_MODULES = "node_modules"
+DETAILS_LIMIT = 20
+
+
+class WorktreeError(Exception):
+    """A worktree could not be made, committed or merged; ``reason`` is one line."""
+
+    def __init__(self, reason: str, details: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+@dataclass(frozen=True)
+class TaskWorkspace:
+    """Where one task's agent works."""
+
+    branch: str
+    path: Path  # the worktree's top directory
+    cwd: Path  # the project directory inside it: the agent's working directory
+    base: str  # the commit the branch started from (or its tip when reused)
+    created: bool  # made by this run (False: reused from an earlier run)
+    excluded: tuple[str, ...] = ()  # paths never committed (the node_modules link)
+
+    def properties(self) -> list[tuple[str, object]]:
+        """Report properties naming the branch and worktree."""
+        return [
+            ("branch", self.branch),
+            ("worktree", str(self.path)),
+            ("worktree_base", self.base[:12]),
+            ("worktree_reused", not self.created),
+        ]
+
+
+# -- names ---------------------------------------------------------------------------
+
+
+def branch_name(step: Step) -> str:
+    """``roadmap/phase1/groupA/A1``."""
+    assert step.group is not None and step.task is not None
+    return f"roadmap/{phase_name(step.phase)}/{group_name(step.group)}/{step.task.id}"
+
+
+def task_branch(step: Step, task: Task) -> str:
+    """The branch of ``task``, one of the tasks of the group of ``step``."""
+    assert step.group is not None
+    return f"roadmap/{phase_name(step.phase)}/{group_name(step.group)}/{task.id}"
+
+
+def worktree_root(top: Path) -> Path:
+    """``/path/app.roadmap-worktrees`` for the repository at ``/path/app``."""
+    return top.parent / f"{top.name}{ROOT_SUFFIX}"
+
+
+def worktree_dir(top: Path, step: Step, task: Task | None = None) -> Path:
+    """``/path/app.roadmap-worktrees/phase1-groupA-A1``."""
+    assert step.group is not None
+    task = task or step.task
+    assert task is not None
+    return worktree_root(top) / f"{phase_name(step.phase)}-{group_name(step.group)}-{task.id}"
+
+
+def planned_cwd(settings: Settings, step: Step) -> Path:
+    """Where the task's agent works: the project directory unless isolated (nothing made)."""
+    if settings.isolation != "worktree":
+        return settings.project_dir
+    repo = open_repo(settings.project_dir)
+    if repo is None or repo.working_tree_dir is None:
+        return settings.project_dir
+    top = Path(repo.working_tree_dir).resolve()
+    return worktree_dir(top, step) / _inner(settings.project_dir, top)
+
+
+# -- one task ------------------------------------------------------------------------
+
+
+def prepare_task(settings: Settings, step: Step, log: Path) -> TaskWorkspace:
+    """Make (or reuse) the task's worktree and branch; run the setup in a new one."""
+    repo, top = _main_repo(settings)
+    branch = branch_name(step)
+    path = worktree_dir(top, step)
+    with _locked(repo):
+        _git(repo, "worktree", "prune")
+        registered = _registered(repo)
+        if settings.redo and (path in registered or _branch_exists(repo, branch)):
+            if path in registered:
+                _git(repo, "worktree", "remove", "--force", str(path))
+            registered.pop(path, None)
+            _git(repo, "branch", "-D", branch)
+        created = path not in registered
+        if created:
+            if path.exists():
+                raise WorktreeError(
+                    f"cannot make the worktree of {branch}: {path} exists and is not a "
+                    "worktree of this repository; move it away"
+                )
+            if not repo.head.is_valid():
+                raise WorktreeError(
+                    "worktree isolation needs a commit to branch from: commit first"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if _branch_exists(repo, branch):
+                _git(repo, "worktree", "add", str(path), branch)
+            else:
+                _git(repo, "worktree", "add", "-b", branch, str(path), "HEAD")
+        elif registered[path] != f"refs/heads/{branch}":
+            raise WorktreeError(
+                f"the worktree {path} is on {registered[path] or 'a detached HEAD'}, "
+                f"not on {branch}: check it out there again, or remove the worktree "
+                f"(git worktree remove {path})"
+            )
+    worktree = git.Repo(path)
+    cwd = path / _inner(settings.project_dir, top)
+    excluded: list[str] = []
+    if created:
+        excluded += _set_up(settings, step, worktree, cwd, log)
+    elif (cwd / NODE_MODULES).is_symlink():
+        excluded.append(_relative(cwd / NODE_MODULES, path))
+    return TaskWorkspace(branch, path, cwd, worktree.head.commit.hexsha, created, tuple(excluded))
+
+
+def _set_up(settings: Settings, step: Step, worktree: git.Repo, cwd: Path, log: Path) -> list[str]:
+    """Run roadmap_worktree_setup, or link the main tree's node_modules; return excluded."""
+    top = Path(worktree.working_tree_dir or cwd)
+    if settings.worktree_setup:
+        command = agent.AgentCommand(
+            argv=("/bin/sh", "-c", settings.worktree_setup),
+            cwd=cwd,
+            env=dict(os.environ),
+            stdin=None,
+            reads_stream_json=False,
+        )
+        result = agent.run_agent(command, log, settings.task_timeout)
+        if result.exit_code != 0 or result.timed_out:
+            how = "timed out" if result.timed_out else f"exited with code {result.exit_code}"
+            raise WorktreeError(
+                f"worktree setup '{settings.worktree_setup}' {how} in {cwd}",
+                result.tail.rstrip(),
+            )
+        return []
+    source = settings.project_dir / NODE_MODULES
+    link = cwd / NODE_MODULES
+    if source.is_dir() and not link.exists() and not link.is_symlink():
+        link.symlink_to(source.resolve(), target_is_directory=True)
+        return [_relative(link, top)]
+    return []
+
+
+def commit_task(workspace: TaskWorkspace, step: Step) -> list[tuple[str, object]]:
+    """Commit the agent's changes on the task's branch: report properties."""
+    assert step.group is not None and step.task is not None
+    title = f"Phase {step.phase.number} Group {step.group.id} Task {step.task.id}"
+    sha = _commit(workspace, f"{title}: {step.task.title}".rstrip(": "))
+    if sha is None:
+        return [("task_commit", "none: no changes")]
+    return [("task_commit", sha)]
+
+
+def save_work(workspace: TaskWorkspace, step: Step, why: str) -> str | None:
+    """Commit whatever the agent left (an interrupted run) on its branch; never raises."""
+    assert step.group is not None and step.task is not None
+    message = (
+        f"WIP Phase {step.phase.number} Group {step.group.id} Task {step.task.id} "
+        f"({why}): {step.task.title}"
+    )
+    try:
+        return _commit(workspace, message)
+    except (WorktreeError, git.GitError, OSError):
+        return None
+
+
+def _commit(workspace: TaskWorkspace, message: str) -> str | None:
+    repo = git.Repo(workspace.path)
+    head = repo.head
+    expected = f"refs/heads/{workspace.branch}"
+    if head.is_detached or head.ref.path != expected:
+        where = "a detached HEAD" if head.is_detached else head.ref.name
+        raise WorktreeError(
+            f"the agent left its worktree {workspace.path} on {where}, not on "
+            f"{workspace.branch}: its work was not committed"
+        )
+    pathspec = ["."] + [f":(exclude){path}" for path in workspace.excluded]
+    _git(repo, "add", "--all", "--", *pathspec)
+    if not repo.index.diff("HEAD"):
+        return None
+    _git(repo, "commit", "--no-verify", "-q", "-m", message)
+    return repo.head.commit.hexsha
+
+
+# -- the group's gate ----------------------------------------------------------------
+
+
+def merge_group(settings: Settings, gate: Step) -> list[tuple[str, object]]:
+    """Merge the group's task branches into the main tree's branch, in roadmap order.
+
+    Returns report properties (merged branches, a warning when two tasks changed the same
+    file); raises :class:`WorktreeError` on a conflict, after aborting that merge.
+    """
+    assert gate.group is not None
+    repo, top = _main_repo(settings)
+    target = _current_branch(repo)
+    branches = [
+        (task, task_branch(gate, task))
+        for task in gate.group.tasks
+        if _branch_exists(repo, task_branch(gate, task))
+    ]
+    changes = {branch: _changed_files(repo, branch) for _, branch in branches}
+    props: list[tuple[str, object]] = []
+    merged: list[str] = []
+    for task, branch in branches:
+        if not changes[branch]:
+            continue  # already merged (an earlier run), or no changes
+        message = f"Merge branch '{branch}' into {target}\n\nTask {task.id}: {task.title}\n"
+        try:
+            _git(repo, "merge", "--no-ff", "--no-verify", "-m", message, branch)
+        except WorktreeError as exc:
+            raise _merge_failure(repo, top, gate, target, branch, merged, changes, exc) from None
+        merged.append(branch)
+        props.append(("merged", f"{branch} {repo.head.commit.hexsha[:12]}"))
+    overlap = _overlap(gate, branches, changes)
+    if overlap:
+        props.append(("warning", overlap))
+    return props
+
+
+def remove_group(settings: Settings, gate: Step) -> list[tuple[str, object]]:
+    """After a passed gate: remove the group's worktrees and merged branches."""
+    assert gate.group is not None
+    repo, top = _main_repo(settings)
+    notes: list[tuple[str, object]] = []
+    with _locked(repo):
+        registered = _registered(repo)
+        for task in gate.group.tasks:
+            path = worktree_dir(top, gate, task)
+            branch = task_branch(gate, task)
+            try:
+                if path in registered:
+                    _git(repo, "worktree", "remove", "--force", str(path))
+                if _branch_exists(repo, branch):
+                    # -d: only when merged; an unmerged branch stays
+                    _git(repo, "branch", "-d", branch)
+            except WorktreeError as exc:
+                notes.append(("note", f"kept {branch}: {exc.reason}"))
+        _git(repo, "worktree", "prune")
+    root = worktree_root(top)
+    if root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+    return notes
+
+
+def _merge_failure(
+    repo: git.Repo,
+    top: Path,
+    gate: Step,
+    target: str,
+    branch: str,
+    merged: list[str],
+    changes: dict[str, set[str]],
+    exc: WorktreeError,
+) -> WorktreeError:
+    conflicts = _lines(_git(repo, "diff", "--name-only", "--diff-filter=U", check=False))
+    in_merge = (Path(repo.git_dir) / "MERGE_HEAD").exists()
+    if in_merge:
+        _git(repo, "merge", "--abort", check=False)
+    task_id = branch.rsplit("/", 1)[-1]
+    path = worktree_dir(top, gate, next(t for t in _tasks(gate) if t.id == task_id))
+    if not conflicts:
+        return WorktreeError(
+            f"{gate.label} failed: merging {branch} into {target} failed: {exc.reason}",
+            "\n".join([exc.details, *_resume_lines(target, branch, path)]).strip(),
+        )
+    shown = ", ".join(conflicts[:DETAILS_LIMIT])
+    others = [other for other in changes if other != branch and changes[other] & set(conflicts)]
+    involved = [f"{branch} (being merged)"]
+    involved += [
+        f"{other} ({'merged before it' if other in merged else 'merged earlier'})"
+        for other in others
+    ]
+    if not others:
+        involved.append(f"{target} (changed since the group started)")
+    details = [
+        f"conflicting files: {shown}",
+        f"branches involved: {', '.join(involved)}",
+        f"the merge was aborted: {target} is as before merging {branch}; every task "
+        "branch and worktree of the group is kept",
+        *_resume_lines(target, branch, path),
+    ]
+    return WorktreeError(
+        f"{gate.label} failed: merging {branch} into {target} conflicts in {shown}",
+        "\n".join(details),
+    )
+
+
+def _resume_lines(target: str, branch: str, path: Path) -> list[str]:
+    return [
+        f"inspect: git diff {target} {branch}   (the task's worktree: {path})",
+        f"resume: git merge {branch}, fix the conflicts and git commit (or fix the branch "
+        "in its worktree), then run again: passed tasks do not run again and the gate "
+        "merges what is not merged yet",
+    ]
+
+
+def _overlap(gate: Step, branches: list[tuple[Task, str]], changes: dict[str, set[str]]) -> str:
+    """``A1 and A2 both changed src/x.js`` when two tasks changed the same files."""
+    by_file: dict[str, list[str]] = {}
+    for task, branch in branches:
+        for path in sorted(changes[branch]):
+            by_file.setdefault(path, []).append(task.id)
+    shared = {path: ids for path, ids in by_file.items() if len(ids) > 1}
+    if not shared:
+        return ""
+    parts = [f"{' and '.join(ids)} changed {path}" for path, ids in sorted(shared.items())]
+    return (
+        f"tasks of {gate.label.removesuffix(' gate')} changed the same files: "
+        + "; ".join(parts[:DETAILS_LIMIT])
+        + " (merged without conflict: check the result)"
+    )
+
+
+def _tasks(step: Step) -> tuple[Task, ...]:
+    assert step.group is not None
+    return step.group.tasks
+
+
+# -- git helpers ---------------------------------------------------------------------
+
+
+def _main_repo(settings: Settings) -> tuple[git.Repo, Path]:
+    repo = open_repo(settings.project_dir)
+    if repo is None or repo.working_tree_dir is None:
+        raise WorktreeError(f"{settings.project_dir}: not inside a git repository")
+    return repo, Path(repo.working_tree_dir).resolve()
+
+
+@contextmanager
+def _locked(repo: git.Repo) -> Iterator[None]:
+    """One process at a time adds or removes worktrees of this repository."""
+    with FileLock(str(Path(repo.common_dir) / LOCK_NAME), timeout=LOCK_TIMEOUT):
+        yield
+
+
+def _git(repo: git.Repo, *args: str, check: bool = True) -> str:
+    try:
+        return str(repo.git.execute(["git", *args]))
+    except git.GitCommandError as exc:
+        if not check:
+            return str(exc.stdout or "")
+        stderr = str(exc.stderr or "").strip()
+        lines = (line.strip().removeprefix("stderr:").strip(" '") for line in stderr.splitlines())
+        text = " ".join(line for line in lines if line and not line.startswith("hint:"))
+        reason = text[:300] or f"git {' '.join(args[:2])} exited with code {exc.status}"
+        raise WorktreeError(reason, stderr) from None
+
+
+def _registered(repo: git.Repo) -> dict[Path, str]:
+    """Worktree paths of the repository (the main one too), each with its branch ref."""
+    found: dict[Path, str] = {}
+    current: Path | None = None
+    for line in _lines(_git(repo, "worktree", "list", "--porcelain")):
+        if line.startswith("worktree "):
+            current = Path(line.removeprefix("worktree ")).resolve()
+            found[current] = ""
+        elif line.startswith("branch ") and current is not None:
+            found[current] = line.removeprefix("branch ")
+    return found
+
+
+def _branch_exists(repo: git.Repo, branch: str) -> bool:
+    return bool(_git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False))
+
+
+def _current_branch(repo: git.Repo) -> str:
+    return "HEAD" if repo.head.is_detached else repo.active_branch.name
+
+
+def _changed_files(repo: git.Repo, branch: str) -> set[str]:
+    """Files the branch changed since it forked from HEAD (nothing once merged)."""
+    return set(_lines(_git(repo, "diff", "--name-only", f"HEAD...{branch}", "--")))
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _inner(project_dir: Path, top: Path) -> Path:
+    """The project directory relative to the repository's top."""
+    try:
+        return project_dir.resolve().relative_to(top.resolve())
+    except ValueError:
+        return Path()
+
+
+def _relative(path: Path, top: Path) -> str:
+    return str(path.relative_to(top))
