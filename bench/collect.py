@@ -71,6 +71,7 @@ def run(mode: str) -> Result:
                 "items": items,
                 "parse_s": parse_s,
                 "collect_s": min(d.seconds for d in done),
+                "collect_cpu_s": min(d.cpu_seconds for d in done),
                 "rss_kib": min(d.maxrss_kib for d in done),
             }
         )
@@ -83,6 +84,7 @@ def run(mode: str) -> Result:
             "parse s",
             "parse us/task",
             "collect s",
+            "CPU s",
             "collect marginal us/task",
             "peak RSS MiB",
             "RSS marginal KiB/task",
@@ -90,8 +92,9 @@ def run(mode: str) -> Result:
     )
     table.notes += [
         "parse: `parse_roadmap` in-process; collect: wall time of "
-        "`pytest --roadmap ROADMAP.md --collect-only -q`, start-up included; peak RSS of "
-        f"that process; each the fastest (smallest) of {repeats} run(s) up to "
+        "`pytest --roadmap ROADMAP.md --collect-only -q`, start-up included, and its CPU "
+        "(user + system) time; peak RSS of that process; each the fastest (smallest) of "
+        f"{repeats} run(s) up to "
         f"{TARGET_SIZE} tasks, one run above",
         f"marginal = (X(n) - X({int(base['tasks'])})) / (n - {int(base['tasks'])}): flat "
         "when growth is linear",
@@ -113,6 +116,7 @@ def run(mode: str) -> Result:
                 fmt(row["parse_s"]),
                 fmt(row["parse_s"] / row["tasks"] * 1e6, 1),
                 fmt(row["collect_s"]),
+                fmt(row["collect_cpu_s"]),
                 fmt(collect_m, 1) if extra else "-",
                 fmt(row["rss_kib"] / 1024, 1),
                 fmt(rss_m, 2) if extra else "-",

@@ -69,6 +69,8 @@ INFO_NAME = ".roadmap-run.json"
 INFO_WAIT = 1.0
 #: how long to try for the lock (a run ending right now removes its lock file)
 ACQUIRE_WAIT = 0.2
+#: seconds within which a second signal is the same interrupt, not a second Ctrl-C
+DUPLICATE_WINDOW = 0.05
 #: shortest environment value that is treated as a secret
 SECRET_MIN_LENGTH = 8
 _SECRET_NAME = re.compile(r"API_?KEY|TOKEN|SECRET|PASSW(OR)?D|CREDENTIAL|PRIVATE_KEY", re.I)
@@ -334,14 +336,15 @@ class _Interrupts:
     The controller of an xdist run passes an interrupt on to its workers as SIGUSR1, which
     a worker takes as its first interrupt, never as a second one: a worker that got the
     terminal's SIGINT or SIGHUP itself must not take the copy for a second Ctrl-C, which
-    would cut the termination of its agent short.
+    would cut the termination of its agent short. For the same reason a signal that comes
+    within :data:`DUPLICATE_WINDOW` of the one before is the same interrupt, delivered twice.
     """
 
     def __init__(self, config: pytest.Config, controller: bool) -> None:
         self.config = config
         self.controller = controller
         self.saved: dict[signal.Signals, _HandlerType] = {}
-        self.interrupted = False
+        self.last: float | None = None  # time.monotonic() of the last interrupt
 
     def install(self) -> None:
         wanted = [signal.SIGTERM, signal.SIGHUP] + ([] if self.controller else [signal.SIGUSR1])
@@ -359,9 +362,10 @@ class _Interrupts:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         sig = signal.Signals(signum)
-        if sig == signal.SIGUSR1 and self.interrupted:
-            return  # the controller's copy of an interrupt this worker already got
-        self.interrupted = True
+        now = time.monotonic()
+        if self.last is not None and (sig == signal.SIGUSR1 or now - self.last < DUPLICATE_WINDOW):
+            return  # a copy of an interrupt this process already got
+        self.last = now
         if self.controller and self._distributed():
             _interrupt_workers()
         if sig == signal.SIGINT:

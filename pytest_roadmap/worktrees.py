@@ -120,6 +120,7 @@ def prepare_task(settings: Settings, step: Step, log: Path) -> TaskWorkspace:
     repo, top = _main_repo(settings)
     branch = branch_name(step)
     path = worktree_dir(top, step)
+    new_branch = False
     with _locked(repo):
         _git(repo, "worktree", "prune")
         registered = _registered(repo)
@@ -140,29 +141,37 @@ def prepare_task(settings: Settings, step: Step, log: Path) -> TaskWorkspace:
                     "worktree isolation needs a commit to branch from: commit first"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
-            if _branch_exists(repo, branch):
-                _git(repo, "worktree", "add", str(path), branch)
-            else:
+            new_branch = not _branch_exists(repo, branch)
+            if new_branch:
                 _git(repo, "worktree", "add", "-b", branch, str(path), "HEAD")
+            else:
+                _git(repo, "worktree", "add", str(path), branch)
         elif registered[path] != f"refs/heads/{branch}":
             raise WorktreeError(
                 f"the worktree {path} is on {registered[path] or 'a detached HEAD'}, "
                 f"not on {branch}: check it out there again, or remove the worktree "
                 f"(git worktree remove {path})"
             )
-    worktree = git.Repo(path)
     cwd = path / _inner(settings.project_dir, top)
     excluded: list[str] = []
     if created:
-        excluded += _set_up(settings, step, worktree, cwd, log)
+        try:
+            excluded += _set_up(settings, path, cwd, log)
+        except WorktreeError:
+            # made afresh next time, so that the setup runs again; a new branch holds no work
+            with _locked(repo):
+                _git(repo, "worktree", "remove", "--force", str(path), check=False)
+                if new_branch:
+                    _git(repo, "branch", "-D", branch, check=False)
+            raise
     elif (cwd / NODE_MODULES).is_symlink():
         excluded.append(_relative(cwd / NODE_MODULES, path))
-    return TaskWorkspace(branch, path, cwd, worktree.head.commit.hexsha, created, tuple(excluded))
+    base = git.Repo(path).head.commit.hexsha
+    return TaskWorkspace(branch, path, cwd, base, created, tuple(excluded))
 
 
-def _set_up(settings: Settings, step: Step, worktree: git.Repo, cwd: Path, log: Path) -> list[str]:
+def _set_up(settings: Settings, top: Path, cwd: Path, log: Path) -> list[str]:
     """Run roadmap_worktree_setup, or link the main tree's node_modules; return excluded."""
-    top = Path(worktree.working_tree_dir or cwd)
     if settings.worktree_setup:
         command = agent.AgentCommand(
             argv=("/bin/sh", "-c", settings.worktree_setup),

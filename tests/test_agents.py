@@ -177,15 +177,19 @@ def path_without(tmp_path_factory: pytest.TempPathFactory, *programs: str) -> st
 # -- the hook ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_hook_in_conftest_runs_a_third_party_agent(
-    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+    project: Project,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+    xdist: list[str],
 ) -> None:
     project.pytester.makeconftest(HOOK_CONFTEST)
     project.roadmap(TWO_TASKS)
     # no claude anywhere: the hook replaces it, so the preflight does not look for it
     monkeypatch.setenv("PATH", path_without(tmp_path_factory))
     result = project.pytester.runpytest_subprocess(
-        "--roadmap", "ROADMAP.md", "--roadmap-no-push", "-p", "no:randomly", timeout=120
+        "--roadmap", "ROADMAP.md", "--roadmap-no-push", "-p", "no:randomly", *xdist, timeout=120
     )
     result.assert_outcomes(passed=4)
     for task in ("A1", "A2"):

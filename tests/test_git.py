@@ -485,6 +485,17 @@ def test_worktree_links_node_modules_and_runs_setup(project: Project) -> None:
     assert Path(f"{notes}.A2").read_text().endswith("False")  # no link with a setup
 
 
+def test_failed_worktree_setup_fails_the_task_and_runs_again(project: Project) -> None:
+    project.roadmap(ONE_PHASE)
+    first = run(project, "--roadmap-isolation", "worktree", "-o", "roadmap_worktree_setup=exit 3")
+    first.assert_outcomes(failed=2, skipped=2)
+    first.stdout.fnmatch_lines(["*worktree setup 'exit 3' exited with code 3 in *phase1-groupA-A1"])
+    assert branches(project) == ["main"]
+    second = run(project, "--roadmap-isolation", "worktree", "-o", "roadmap_worktree_setup=true")
+    second.assert_outcomes(passed=4)
+    assert started(project) == ["A1", "A2"]
+
+
 def test_worktree_dry_run_makes_nothing(project: Project) -> None:
     project.roadmap(ONE_PHASE)
     result = run(project, "--roadmap-isolation", "worktree", "--roadmap-dry-run")
