@@ -10,12 +10,14 @@ one user-facing line and says whether every other task would fail the same way.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import math
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -311,6 +313,30 @@ def kill_tree(pid: int, grace: float) -> None:
 # -- supervision -------------------------------------------------------------------------------
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started it dies (Linux).
+
+    The agent runs in a session of its own, so a ``kill -9`` of pytest would otherwise
+    leave it running on beside the next run's agent for the same task.
+    """
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    return getattr(libc, "prctl", None)
+
+
+PR_SET_PDEATHSIG = 1
+_PRCTL = _load_prctl()
+
+
 def _spawn(cmd: AgentCommand) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         cmd.argv,
@@ -320,6 +346,7 @@ def _spawn(cmd: AgentCommand) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - a single prctl call, async-signal-safe
     )
 
 

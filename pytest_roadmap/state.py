@@ -31,6 +31,7 @@ PENDING = "pending_tasks.txt"
 INTERRUPTED = "interrupted_tasks.txt"
 CACHE_KEY = "roadmap/tasks"
 SPENT = "_spent_usd"
+FILE_MODE = 0o644
 
 _GROUP_KEY = re.compile(r"^PHASE_(\d+):([A-Z]+)$")
 
@@ -61,8 +62,11 @@ def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; status files are for everyone to read
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())  # a power loss leaves the old file or the new one
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
