@@ -10,10 +10,15 @@ Every task's fake agent sleeps a known, seeded duration (0.1-1.0 s). For ``-n N`
 - ours = wall time of ``pytest --roadmap ROADMAP.md -n N`` (pytest start-up included);
 - ours(0 s) = the same run with 0-second agents: pytest start-up, xdist workers, dispatch and
   the agents' own process start-up; ``ours - ours(0 s)`` is the start-up-corrected makespan;
+- span = the agents' own records: first agent start to last agent end, i.e. the run without
+  pytest's start-up and teardown (per-task dispatch and agent process start-up stay in);
 - xargs = a shell script that runs, group by group, ``xargs -P N -n 1 <fake agent> --sleep``
   over the group's durations and waits for it; xargs(0 s) the same with 0-second agents.
   ``-P`` beyond the largest group changes nothing, so each distinct ``min(N, largest
   group)`` runs once.
+
+The grid runs with ``--roadmap-stagger 0`` (when the plugin has that option): the plugin's
+default pacing of agent starts is measured on its own, on the first scenario.
 """
 
 from __future__ import annotations
@@ -178,6 +183,7 @@ COLUMNS = [
     "raw/ideal",
     "corr/ideal",
     "span/ideal",
+    "span/greedy",
     "xargs s",
     "xargs 0s s",
     "raw/xargs",
@@ -193,6 +199,7 @@ NOTES = [
     "agents' span (first agent start to last agent end, from the fake agents' records: "
     "pytest start-up and teardown left out, per-task dispatch and agent start-up kept) / "
     "ideal",
+    "span/greedy: the agents' span against the best in-order dispatch",
     "raw/xargs = ours / xargs; corr/xargs = (ours - ours 0s) / (xargs - xargs 0s); "
     "span/xargs = our agents' span / xargs' agents' span",
     "agent starts: `unpaced` runs with --roadmap-stagger 0; `defaults` keeps the plugin's "
@@ -272,6 +279,7 @@ def _cells(name: str, workers: int, starts: str, row: dict[str, float]) -> list[
         num("ours_vs_ideal"),
         num("corrected_vs_ideal"),
         num("span_vs_ideal"),
+        fmt(row["ours_span"] / row["greedy"]),
         num("xargs", 2),
         num("xargs0", 2),
         num("ours_vs_xargs"),
@@ -310,20 +318,22 @@ def run(mode: str, seed: int = 1) -> Result:
     result.raw["makespan"] = raw
     headline = _headline(raw)
     main = raw[headline]
-    result.metrics["makespan_vs_ideal"] = main["corrected_vs_ideal"]
+    # The agents' span: the start-up correction by a 0-second run is too noisy on a busy
+    # machine (it can even come out below 1, which no real schedule can).
+    result.metrics["makespan_vs_ideal"] = main["span_vs_ideal"]
     result.metrics["makespan_vs_xargs"] = main["ours_vs_xargs"]
     result.targets.append(
         Target(
-            "makespan/ideal, start-up corrected",
-            main["corrected_vs_ideal"],
+            "makespan/ideal, agents' span",
+            main["span_vs_ideal"],
             TARGET_RATIO,
             measured=f"{headline}, unpaced",
         )
     )
     result.targets.append(
         Target(
-            "makespan/ideal, agents' span",
-            main["span_vs_ideal"],
+            "makespan/ideal, start-up corrected",
+            main["corrected_vs_ideal"],
             TARGET_RATIO,
             measured=f"{headline}, unpaced",
         )

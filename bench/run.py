@@ -101,12 +101,21 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     load_before = _load()
     results: list[Result] = []
+    conditions = Table(
+        "Run conditions",
+        ["benchmark", "seconds", "load average before (1, 5, 15 min)", "after"],
+        notes=["other processes on the machine slow every wall time; CPU times suffer less"],
+    )
     with temp_dir("source") as copy:
         try:
             use_source(copy, args.ref, args.source)
             log(f"mode {mode}: {', '.join(chosen)}; {describe_source()}")
             for name in chosen:
+                before, start = _load(), time.perf_counter()
                 results.append(BENCHMARKS[name](mode))
+                conditions.rows.append(
+                    [name, f"{time.perf_counter() - start:.0f}", before, _load()]
+                )
         except BenchError as exc:
             print(f"benchmark failed: {exc}", file=sys.stderr)
             return 1
@@ -125,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         for table in result.tables:
             print()
             print(table.render())
+    print()
+    print(conditions.render())
     print()
     print(targets_table(results).render())
     if args.json is not None:

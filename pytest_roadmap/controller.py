@@ -256,7 +256,10 @@ class RoadmapController:
         elif step.kind == "gate" and outcome == "passed":
             self._group_complete(step)
         elif outcome == "failed":
-            self._line(f"{step.label} failed: {_first_line(rep)}")
+            reason = _first_line(rep)
+            self._line(
+                reason if reason.startswith(step.label) else f"{step.label} failed: {reason}"
+            )
 
     def _task_settled(
         self, step: Step, outcome: Outcome, rep: pytest.TestReport, props: dict[str, Any]

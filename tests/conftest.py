@@ -90,6 +90,8 @@ class Project:
                 "--roadmap-agent-command",
                 agent or self.agent(),
                 "--roadmap-no-push",
+                "--roadmap-stagger",  # staggering is tested on its own
+                "0",
                 "-p",
                 "no:randomly",
                 *args,

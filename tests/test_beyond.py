@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import sys
+import time
+from pathlib import Path
 
 import pytest
+
+from pytest_roadmap import stagger
 
 from .conftest import Project
 
@@ -130,10 +133,22 @@ def test_bad_counts_are_usage_errors(project: Project, option: str) -> None:
     result.stderr.fnmatch_lines([f"ERROR: invalid count '-1' from {option}*"])
 
 
+def test_stagger_reserves_one_start_per_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(time, "time", lambda: 1000.0)
+    monkeypatch.setattr(time, "sleep", slept.append)
+    waits = [stagger.wait_for_slot(tmp_path, 2.0) for _ in range(3)]
+    assert waits == [0.0, 2.0, 4.0]
+    assert slept == [2.0, 4.0]
+    assert stagger.wait_for_slot(tmp_path, 0) == 0.0
+
+
 def test_staggered_starts_under_xdist(project: Project) -> None:
     project.roadmap(THREE_TASKS)
-    project.run("-n", "3", "--roadmap-stagger", "1", "--roadmap-no-commit")
+    result = project.run("-n", "3", "--roadmap-stagger", "1", "--roadmap-no-commit")
+    result.assert_outcomes(passed=4, skipped=1)
+    slots = float((project.path / "logs" / "orchestrator" / ".agent-starts").read_text())
     starts = sorted(r["start"] for r in project.records("start"))
-    assert len(starts) == 3
-    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.9, gaps
+    assert slots >= starts[0] + 1.0  # three starts reserved one second apart
