@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pytest_roadmap import agent
 from pytest_roadmap import agents
 from pytest_roadmap import gates
 from pytest_roadmap import gitops
+from pytest_roadmap import remote
 from pytest_roadmap import stagger
 from pytest_roadmap import worktrees
 from pytest_roadmap.context import RoadmapRun
@@ -261,6 +263,13 @@ class TaskItem(_StepMixin, pytest.Item):
             if workspace is not None:
                 worktrees.save_work(workspace, self.step, "interrupted")
             raise
+        finally:
+            shipped = remote.ship_log(log) if self.remote else None
+            if shipped is not None:  # the controller writes it to its log directory
+                self.user_properties.append(shipped)
+        if failure is not None and self.remote:
+            where = remote.worker_id(self.config)
+            failure = dataclasses.replace(failure, reason=f"{where}: {failure.reason}")
         if failure is not None:
             self.user_properties.append(("failure", failure.reason))
             if failure.systemic:
@@ -268,15 +277,32 @@ class TaskItem(_StepMixin, pytest.Item):
             raise RoadmapFailure(
                 failure.reason, _failure_details(log, settings.project_dir, result.tail)
             )
-        if workspace is not None:
+        if workspace is not None and self.remote:  # commit in the clone, push the branch
+            self.user_properties += _isolated(remote.commit_task, self.config, workspace, self.step)
+            self.user_properties += _isolated(remote.push_task, self.config, settings, workspace)
+        elif workspace is not None:
             self.user_properties.extend(_isolated(worktrees.commit_task, workspace, self.step))
 
+    @property
+    def remote(self) -> bool:
+        """Run on a worker outside the controller's repository (see remote.py)."""
+        return remote.is_remote(self.config)
+
     def workspace(self, log: Path) -> worktrees.TaskWorkspace | None:
-        """With worktree isolation: the task's own worktree and branch, made or reused."""
+        """With worktree isolation: the task's own worktree and branch, made or reused.
+
+        On a remote worker: the worker's clone, on the task's branch.
+        """
         settings = self.run.settings
-        if settings.isolation != "worktree" or settings.dry_run:
+        if settings.dry_run:
             return None
-        workspace = _isolated(worktrees.prepare_task, settings, self.step, log)
+        if self.remote:
+            self.user_properties.append(("worker", remote.worker_id(self.config)))
+            workspace = _isolated(remote.prepare_task, self.config, settings, self.step)
+        elif settings.isolation != "worktree":
+            return None
+        else:
+            workspace = _isolated(worktrees.prepare_task, settings, self.step, log)
         self.user_properties.extend(workspace.properties())
         return workspace
 
@@ -303,6 +329,9 @@ def _gate_function(request: pytest.FixtureRequest, roadmap_gate_commands: Sequen
     assert isinstance(item, GateItem)
     settings = item.run.settings
     isolated = settings.isolation == "worktree" and not settings.dry_run
+    if not settings.dry_run:  # remote workers' task branches, fetched from the remote
+        _isolated(remote.local_only, item.config, item.step.label)
+        item.user_properties.extend(_isolated(remote.fetch_group, item.config, settings, item.step))
     if isolated:  # the task branches first; conflicts fail the gate
         item.user_properties.extend(_isolated(worktrees.merge_group, settings, item.step))
     item.run_gate(list(roadmap_gate_commands))
@@ -434,6 +463,7 @@ class CommitItem(_StepMixin, pytest.Item):
             raise pytest.skip.Exception(
                 "commit turned off by --roadmap-no-commit", _use_item_location=True
             )
+        _isolated(remote.local_only, self.config, self.step.label)
         from pytest_roadmap.runlock import lock_files
 
         exclude = [settings.log_dir, *lock_files(settings.status_dir)]

@@ -32,6 +32,9 @@ DEFAULT_MAX_PARALLEL_AGENTS = 4
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     settings_mod.add_options(parser)
+    from pytest_roadmap.remote import INI_DESC
+
+    parser.addini("roadmap_remote", INI_DESC, type="string", default="")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -60,6 +63,10 @@ def pytest_roadmap_agent_command(
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--roadmap-status``: print the progress table instead of a test session."""
     option = config.option
+    if option.roadmap and getattr(option, "tx", None):
+        from pytest_roadmap.remote import prepare_args
+
+        prepare_args(config)
     if not (option.roadmap and option.roadmap_status) or option.help or option.version:
         return None
     from pytest_roadmap.status_view import show_status
@@ -76,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("roadmap"):
         return
     from pytest_roadmap import preflight
+    from pytest_roadmap import remote
     from pytest_roadmap.plan import Plan
     from pytest_roadmap.plan import Progress
     from pytest_roadmap.roadmap import RoadmapError
@@ -85,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_roadmap.state import TaskRecords
     from pytest_roadmap.state import load_completion
 
-    given = config.getoption("roadmap")
+    given = remote.worker_roadmap(config) or config.getoption("roadmap")
     path = Path(given).absolute()
     try:
         roadmap = load_roadmap(given)
@@ -97,7 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"{roadmap.path}:1: unknown setting {unknown[0]!r} in front matter (known: {known})"
         )
-    settings = settings_mod.resolve(config, path, roadmap.settings)
+    settings = remote.adjust(config, settings_mod.resolve(config, path, roadmap.settings))
     controller = not is_worker(config)
     if controller:
         preflight.check(config, settings)
@@ -132,6 +140,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_roadmap.report import RunSummary
 
         config.pluginmanager.register(RunSummary(config, run), "roadmap-summary")
+        config.pluginmanager.register(remote.LogReceiver(settings.log_dir), "roadmap-logs")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -143,6 +152,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def _worker_count(config: pytest.Config) -> int:
     numprocesses = getattr(config.option, "numprocesses", None)
+    if not numprocesses and getattr(config.option, "tx", None):
+        from xdist.workermanage import parse_tx_spec_config
+
+        return len(parse_tx_spec_config(config))
     return int(numprocesses) if isinstance(numprocesses, int) and numprocesses > 0 else 1
 
 
@@ -151,8 +164,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if not active(config) or file_path != config.stash[run_key].settings.roadmap:
         return None
     from pytest_roadmap.items import RoadmapFile
+    from pytest_roadmap.remote import nodeid
 
-    return RoadmapFile.from_parent(parent, path=file_path)
+    # a remote worker's copy of the roadmap gets the controller's node id
+    return RoadmapFile.from_parent(parent, path=file_path, nodeid=nodeid(config))
 
 
 @pytest.hookimpl(trylast=True)
@@ -255,4 +270,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     run = config.stash[run_key]
     assert run.progress is not None
-    return RoadmapScheduling(config, run.progress, run.steps, ctl, log)
+    from pytest_roadmap.remote import BasePusher
+
+    pusher = BasePusher(config, run.settings)
+    return RoadmapScheduling(config, run.progress, run.steps, ctl, log, before_send=pusher)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each worker how to work outside the controller's repository."""
+    if active(node.config) and not is_worker(node.config):
+        from pytest_roadmap.remote import configure_node
+
+        configure_node(node.config, node)

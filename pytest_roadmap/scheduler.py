@@ -12,6 +12,7 @@ controller reports them as skipped itself.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 from typing import Protocol
@@ -45,6 +46,7 @@ class RoadmapScheduling:
         steps: dict[str, Step],
         reporter: Reporter,
         log: Any = None,
+        before_send: Callable[[Step, Any], None] | None = None,
     ) -> None:
         from xdist.remote import Producer
         from xdist.workermanage import parse_tx_spec_config
@@ -62,6 +64,7 @@ class RoadmapScheduling:
         self.nodeid_of: dict[str, str] = {}  # local id -> node id
         self.waiting: deque[Step] = deque()
         self.running: list[Step] = []
+        self.before_send = before_send  # remote runs: push the group's base first
         reporter.distribute()
 
     # -- the protocol's properties ---------------------------------------------
@@ -175,18 +178,27 @@ class RoadmapScheduling:
                 self.waiting.popleft()
                 self.reporter.report_skip(self.nodeid_of[step.local_id], step, reason)
                 continue
-            node = self._free_node()
+            node = self._free_node(local_first=step.kind != "task")
             if node is None:
                 break
             self.waiting.popleft()
             index = self.index_of[step.local_id]
             self.node2pending[node].append(index)
+            if self.before_send is not None:
+                self.before_send(step, node)
             node.send_runtest_some([index, self.pad_index])
             active.append(step)
             self.running = active
 
-    def _free_node(self) -> Any | None:
-        for node, pending in self.node2pending.items():
-            if not pending and not getattr(node, "shutting_down", False):
-                return node
-        return None
+    def _free_node(self, local_first: bool = False) -> Any | None:
+        """A worker holding no item; gates and commits prefer one in the controller's repo."""
+        from pytest_roadmap.remote import node_rank
+
+        free = [
+            node
+            for node, pending in self.node2pending.items()
+            if not pending and not getattr(node, "shutting_down", False)
+        ]
+        if local_first:
+            free.sort(key=node_rank)
+        return free[0] if free else None
