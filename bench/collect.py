@@ -8,6 +8,7 @@ subprocess's own peak RSS (``wait4``). Growth is linear when the marginal cost p
 
 from __future__ import annotations
 
+import math
 import time
 
 from common import BenchError
@@ -26,7 +27,7 @@ from common import task_count
 
 TARGET_SIZE = 10_000
 TARGET_SECONDS = 2.0
-LINEAR_SPREAD = 1.5  # largest / smallest marginal cost per task that still counts as linear
+LINEAR_EXPONENT = 1.15  # growth exponent that still counts as linear (1: linear, 2: quadratic)
 
 MODES: dict[str, tuple[list[int], int]] = {
     # sizes, runs of each measurement up to 10,000 tasks (the fastest counts; one above)
@@ -97,18 +98,14 @@ def run(mode: str) -> Result:
         f"{repeats} run(s) up to "
         f"{TARGET_SIZE} tasks, one run above",
         f"marginal = (X(n) - X({int(base['tasks'])})) / (n - {int(base['tasks'])}): flat "
-        "when growth is linear",
+        "when growth is linear; the targets use the growth exponent of X(n) - "
+        f"X({int(base['tasks'])}) between the two largest sizes (1 linear, 2 quadratic)",
         "roadmaps: groups of 10 tasks, 10 groups a phase; bullets, tables and #### headings",
     ]
-    collect_marginal: list[float] = []
-    rss_marginal: list[float] = []
     for row in rows:
         extra = row["tasks"] - base["tasks"]
         collect_m = (row["collect_s"] - base["collect_s"]) / extra * 1e6 if extra else 0.0
         rss_m = (row["rss_kib"] - base["rss_kib"]) / extra if extra else 0.0
-        if extra:
-            collect_marginal.append(collect_m)
-            rss_marginal.append(rss_m)
         table.rows.append(
             [
                 str(int(row["tasks"])),
@@ -137,34 +134,28 @@ def run(mode: str) -> Result:
                 measured=f"parse alone {at_target['parse_s']:.2f} s",
             )
         )
-    # Linear: the marginal cost per task of the larger sizes stays within a factor.
-    spread_sizes = [r for r in rows[1:] if r["tasks"] >= 1_000]
-    if len(spread_sizes) >= 2:
-        rss = [m for r, m in zip(rows[1:], rss_marginal, strict=True) if r["tasks"] >= 1_000]
-        times = [m for r, m in zip(rows[1:], collect_marginal, strict=True) if r["tasks"] >= 1_000]
-        sizes_text = ", ".join(str(int(r["tasks"])) for r in spread_sizes)
-        result.targets.append(
-            Target(
-                "memory linear: max/min marginal RSS per task",
-                _spread(rss),
-                LINEAR_SPREAD,
-                measured=f"sizes {sizes_text}",
+    # Linear: growth exponent of (X(n) - X(smallest)) between the two largest sizes:
+    # 1 for linear growth, 2 for quadratic.
+    if len(rows) >= 3:
+        first, second = rows[-2], rows[-1]
+        measured = f"{int(first['tasks'])} -> {int(second['tasks'])} tasks"
+        for key, what in (("rss_kib", "memory"), ("collect_s", "collect time")):
+            value = growth_exponent(base, first, second, key)
+            result.metrics[f"{key}_exponent"] = value
+            result.targets.append(
+                Target(f"{what} linear: growth exponent", value, LINEAR_EXPONENT, "", measured)
             )
-        )
-        result.targets.append(
-            Target(
-                "time linear: max/min marginal collect time per task",
-                _spread(times),
-                LINEAR_SPREAD,
-                measured=f"sizes {sizes_text}",
-            )
-        )
     return result
 
 
-def _spread(values: list[float]) -> float:
-    low = min(values)
-    return max(values) / low if low > 0 else float("inf")
+def growth_exponent(
+    base: dict[str, float], first: dict[str, float], second: dict[str, float], key: str
+) -> float:
+    """d log(X(n) - X(base)) / d log(n - base) between two sizes: 1 linear, 2 quadratic."""
+    below = first[key] - base[key]
+    grew = (second[key] - base[key]) / below if below > 0 else math.nan
+    sized = (second["tasks"] - base["tasks"]) / (first["tasks"] - base["tasks"])
+    return math.log(grew) / math.log(sized) if grew > 0 else math.nan
 
 
 def _collected(output: str) -> int:

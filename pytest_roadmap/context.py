@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_roadmap.plan import Plan
-from pytest_roadmap.plan import Progress
-from pytest_roadmap.plan import Step
-from pytest_roadmap.roadmap import Roadmap
-from pytest_roadmap.settings import Settings
-from pytest_roadmap.state import TaskRecords
+if TYPE_CHECKING:  # kept out of start-up: pytest imports this module in every session
+    from pytest_roadmap.plan import Plan
+    from pytest_roadmap.plan import Progress
+    from pytest_roadmap.plan import Step
+    from pytest_roadmap.roadmap import Roadmap
+    from pytest_roadmap.settings import Settings
+    from pytest_roadmap.state import TaskRecords
 
 
 @dataclass

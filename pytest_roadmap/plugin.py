@@ -32,9 +32,7 @@ DEFAULT_MAX_PARALLEL_AGENTS = 4
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     settings_mod.add_options(parser)
-    from pytest_roadmap.remote import INI_DESC
-
-    parser.addini("roadmap_remote", INI_DESC, type="string", default="")
+    parser.addini("roadmap_remote", settings_mod.REMOTE_DESC, type="string", default="")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

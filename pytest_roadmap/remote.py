@@ -33,7 +33,6 @@ KEY = "roadmap_remote"
 LOG_PROPERTY = "roadmap_log_text"
 LOG_LIMIT = 200_000
 GIT_TIMEOUT = 300.0
-INI_DESC = "git URL that remote --tx workers clone and push task branches to"
 
 
 # -- the controller --------------------------------------------------------------------

@@ -64,6 +64,7 @@ RUN_BUDGET_DESC = "stop starting tasks once the roadmap's agents have spent this
 LOG_DIR_DESC = "directory of the agents' and gates' logs, relative to the roadmap's directory"
 STATUS_DIR_DESC = "directory of the status files, relative to the roadmap's directory"
 
+REMOTE_DESC = "git URL that remote --tx workers clone and push task branches to"
 DEFAULT_TASK_TIMEOUT = 3600.0
 ISOLATION_MODES = ("shared", "worktree")
 #: the --roadmap-agent presets (built in pytest_roadmap.agents)
