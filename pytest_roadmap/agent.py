@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import math
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -337,16 +339,53 @@ PR_SET_PDEATHSIG = 1
 _PRCTL = _load_prctl()
 
 
+@functools.cache
+def _setpriv() -> str | None:
+    """util-linux ``setpriv``, when it can set the parent-death signal, else None."""
+    found = shutil.which("setpriv") if _PRCTL is not None else None
+    if found is None:
+        return None
+    try:
+        probe = subprocess.run(
+            [found, "--pdeathsig", "TERM", "--", found, "--version"],
+            capture_output=True,
+            timeout=JOIN_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found if probe.returncode == 0 else None
+
+
+def _launch(cmd: AgentCommand) -> tuple[list[str], Callable[[], None] | None]:
+    """The argv to start and the ``preexec_fn``, so that the agent dies with its parent.
+
+    ``setpriv --pdeathsig`` execs the agent in place (same pid); it keeps ``Popen`` on its
+    fast path, whereas any ``preexec_fn`` makes it fork the whole interpreter (about 4 ms
+    more per agent start, measured). The prctl call in ``preexec_fn`` stays the fallback,
+    and the path of least surprise for relative commands and failed look-ups: ``Popen``
+    then reports a missing or non-executable command itself.
+    """
+    argv0 = cmd.argv[0]
+    wrapper = _setpriv()
+    if wrapper is not None and (os.sep not in argv0 or os.path.isabs(argv0)):
+        found = shutil.which(argv0, path=cmd.env.get("PATH", os.defpath))
+        if found is not None:
+            return [wrapper, "--pdeathsig", "TERM", "--", found, *cmd.argv[1:]], None
+    return list(cmd.argv), _die_with_parent if _PRCTL is not None else None
+
+
 def _spawn(cmd: AgentCommand) -> subprocess.Popen[bytes]:
+    argv, preexec = _launch(cmd)
     return subprocess.Popen(
-        cmd.argv,
+        argv,
         cwd=cmd.cwd,
         env=dict(cmd.env),
         stdin=subprocess.DEVNULL if cmd.stdin is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - a single prctl call, async-signal-safe
+        preexec_fn=preexec,  # noqa: PLW1509 - a single prctl call, async-signal-safe
     )
 
 

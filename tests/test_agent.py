@@ -7,7 +7,9 @@ import json
 import os
 import resource
 import shlex
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ import pytest
 from pytest_roadmap.agent import ROOT_REASON
 from pytest_roadmap.agent import AgentCommand
 from pytest_roadmap.agent import AgentResult
+from pytest_roadmap.agent import _launch
+from pytest_roadmap.agent import _setpriv
 from pytest_roadmap.agent import child_env
 from pytest_roadmap.agent import interrupted_result
 from pytest_roadmap.agent import run_agent
@@ -431,3 +435,64 @@ def test_fake_agent_writes_files(tmp_path: Path) -> None:
     assert result.ok
     assert (tmp_path / "src" / "a.txt").read_text() == "A1\n"
     assert (tmp_path / "b.txt").read_text() == "hello"
+
+
+# -- the agent dies with pytest --------------------------------------------------------------
+
+LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a Linux prctl")
+PARENT = """
+import sys
+from pathlib import Path
+from pytest_roadmap.agent import AgentCommand, run_agent
+cwd = Path(sys.argv[1])
+script = "echo $$ > agent.pid.tmp && mv agent.pid.tmp agent.pid && exec sleep 60"
+cmd = AgentCommand((sys.argv[2], "-c", script), cwd, {"PATH": "/usr/bin:/bin"}, None, False)
+run_agent(cmd, cwd / "agent.log", 120)
+"""
+
+
+def wait_until(what: str, done: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@LINUX
+@pytest.mark.parametrize("shell", ["/bin/sh", "./sh"], ids=["setpriv", "preexec"])
+def test_agent_dies_when_its_parent_is_killed(tmp_path: Path, shell: str) -> None:
+    """``kill -9`` of the process that started the agent ends the agent (SIGTERM)."""
+    (tmp_path / "sh").symlink_to("/bin/sh")
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path), shell])
+    pid_file = tmp_path / "agent.pid"
+    try:
+        wait_until("the agent to start", pid_file.exists)
+        agent_pid = int(pid_file.read_text())
+        parent.kill()
+        parent.wait(timeout=30)
+        wait_until("the agent to end", lambda: gone(agent_pid))
+    finally:
+        parent.kill()
+        parent.wait(timeout=30)
+        if pid_file.exists() and not gone(pid := int(pid_file.read_text())):
+            os.kill(pid, 9)
+
+
+@LINUX
+def test_launch_uses_setpriv_for_commands_on_path(tmp_path: Path) -> None:
+    """Commands found on PATH start through setpriv (fast spawn); relative ones keep argv."""
+    env = {"PATH": "/usr/bin:/bin"}
+    on_path = AgentCommand(("sh", "-c", "true"), tmp_path, env, None, False)
+    relative = AgentCommand(("./sh", "-c", "true"), tmp_path, env, None, False)
+    argv, preexec = _launch(on_path)
+    if _setpriv() is None:
+        assert argv == ["sh", "-c", "true"]
+        assert preexec is not None
+    else:
+        assert argv[:4] == [_setpriv(), "--pdeathsig", "TERM", "--"]
+        assert Path(argv[4]).name == "sh"
+        assert argv[5:] == ["-c", "true"]
+        assert preexec is None
+    argv, preexec = _launch(relative)
+    assert argv == ["./sh", "-c", "true"]
+    assert preexec is not None
