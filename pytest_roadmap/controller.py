@@ -30,6 +30,9 @@ from pytest_roadmap.runlock import write_error
 from pytest_roadmap.state import StatusFiles
 from pytest_roadmap.state import TaskRecords
 from pytest_roadmap.state import task_digest
+from pytest_roadmap.throttle import Throttle
+
+PENDING_INTERVAL = 1.0  # seconds between rewrites of status/pending_tasks.txt during a run
 
 
 def report_outcome(rep: pytest.TestReport) -> Outcome | None:
@@ -71,6 +74,8 @@ class RoadmapController:
         self.interrupted: list[str] | None = None  # steps an interrupt stopped, once known
         self.interrupted_props: dict[str, Any] = {}  # what the interrupted agent reported
         self.state_error: str | None = None  # why a status file could not be written
+        self.pending = Throttle(self._write_pending, PENDING_INTERVAL)
+        self.pending_count = -1  # how many tasks were finished when pending was last written
 
     # -- hooks ---------------------------------------------------------------
 
@@ -129,7 +134,7 @@ class RoadmapController:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self._record_interrupted()
         self.started.clear()
-        self._write_progress()
+        self._write_progress(flush=True)
         if self.state_error and self.session is not None and exitstatus == pytest.ExitCode.OK:
             self.session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -237,7 +242,7 @@ class RoadmapController:
                 raise pytest.UsageError(
                     write_error(exc, status.status_dir, status.project_dir)
                 ) from None
-            self._write_progress()
+            self._write_progress(flush=True)
 
     def _settle(
         self, step: Step, outcome: Outcome, rep: pytest.TestReport, props: dict[str, Any]
@@ -330,7 +335,13 @@ class RoadmapController:
         if self.started.pop(step.local_id, None) is not None:
             self._write_progress()
 
-    def _write_progress(self) -> None:
+    def _write_progress(self, *, flush: bool = False) -> None:
+        """in_progress_tasks.txt at once; pending_tasks.txt when it changed, throttled.
+
+        Rewriting every pending task on every task end made a run quadratic in the size of
+        the roadmap: the pending file is written at most once per PENDING_INTERVAL during
+        the run (a timer writes the last change), and at once by ``flush``.
+        """
         if not self.writes:
             return
         in_progress = []
@@ -339,12 +350,20 @@ class RoadmapController:
             assert step.group is not None
             name = step.task.id if step.task is not None else "gate"
             in_progress.append(f"{group_key(step.phase, step.group)}:{name}")
-        pending = [
+        self._guarded(lambda: self.status.write_in_progress(in_progress))
+        if len(self.finished_tasks) != self.pending_count:
+            self._guarded(self.pending.request)
+        if flush:
+            self._guarded(self.pending.flush)
+
+    def _write_pending(self) -> None:
+        finished = set(self.finished_tasks)  # a copy: a timer thread may run this
+        self.pending_count = len(finished)
+        self.status.write_pending(
             f"{key}:{task.title}"
             for phase, group, task in self.run.roadmap.tasks()
-            if (key := task_key(phase, group, task)) not in self.finished_tasks
-        ]
-        self._guarded(lambda: self.status.write_progress(pending, in_progress))
+            if (key := task_key(phase, group, task)) not in finished
+        )
 
     def _announce_group(self, step: Step) -> None:
         if step.ordinal in self.announced or step.group is None:

@@ -57,16 +57,21 @@ class MemoryCache:
         self.values[key] = value
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers never see half a file."""
+def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``text`` so that readers never see half a file.
+
+    ``durable`` also syncs it to disk first, so that a power loss leaves the old file or
+    the new one; the live progress files skip that, as the next run rewrites them.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; status files are for everyone to read
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())  # a power loss leaves the old file or the new one
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -118,10 +123,13 @@ class StatusFiles:
         ]
         atomic_write(self.status_dir / ROADMAP_TASKS, _join(lines))
 
-    def write_progress(self, pending: Iterable[str], in_progress: Iterable[str]) -> None:
-        """status/pending_tasks.txt and in_progress_tasks.txt."""
-        atomic_write(self.status_dir / PENDING, _join(pending))
-        atomic_write(self.status_dir / IN_PROGRESS, _join(in_progress))
+    def write_pending(self, pending: Iterable[str]) -> None:
+        """status/pending_tasks.txt: the tasks not finished yet."""
+        atomic_write(self.status_dir / PENDING, _join(pending), durable=False)
+
+    def write_in_progress(self, in_progress: Iterable[str]) -> None:
+        """status/in_progress_tasks.txt: what is running now."""
+        atomic_write(self.status_dir / IN_PROGRESS, _join(in_progress), durable=False)
 
     def write_interrupted(self, steps: Iterable[str]) -> None:
         """status/interrupted_tasks.txt: what an interrupted run was running; removed if none."""

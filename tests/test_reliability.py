@@ -287,6 +287,23 @@ def test_kill_9_then_resume(project: Project, runs: Callable[..., Running]) -> N
 # -- interrupts -------------------------------------------------------------------------------
 
 
+def test_progress_files_follow_a_running_group(
+    project: Project, runs: Callable[..., Running]
+) -> None:
+    """A task that ends leaves pending_tasks.txt during the run, not only at its end."""
+    project.roadmap()
+    run = runs(plan={"A2": ["--sleep", "60"]})
+    wait_for("A2 to start", lambda: "A2" in started_tasks(project))
+    assert project.status("in_progress_tasks.txt") == ["PHASE_1:A:A2"]
+    wait_for(
+        "A1 to leave pending_tasks.txt",
+        lambda: project.status("pending_tasks.txt")[:1] == ["PHASE_1:A:A2:Second task"],
+        10,
+    )
+    run.signal(signal.SIGINT)
+    assert run.wait() == INTERRUPTED_EXIT
+
+
 def test_sigint_serial_then_resume(project: Project, runs: Callable[..., Running]) -> None:
     project.roadmap()
     run = runs(agent=project.agent("--stream-json"), plan={"A2": ["--sleep", "60"]})
