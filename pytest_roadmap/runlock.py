@@ -401,14 +401,14 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[tuple[str, s
 
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
     """``text`` with every secret environment value replaced by ``[redacted NAME]``."""
-    for name, value in secret_values(environ):
+    return _redacted(text, secret_values(environ))
+
+
+def _redacted(text: str, secrets: list[tuple[str, str]]) -> str:
+    for name, value in secrets:
         if value in text:
             text = text.replace(value, f"[redacted {name}]")
     return text
-
-
-def _redact_value(value: object) -> object:
-    return redact(value) if isinstance(value, str) else value
 
 
 class SecretFilter:
@@ -419,10 +419,12 @@ class SecretFilter:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        secrets = secret_values()  # once per report: the environment is scanned once
         if isinstance(report.longrepr, str):
-            report.longrepr = redact(report.longrepr)
+            report.longrepr = _redacted(report.longrepr, secrets)
         report.user_properties = [
-            (name, _redact_value(value)) for name, value in report.user_properties
+            (name, _redacted(value, secrets) if isinstance(value, str) else value)
+            for name, value in report.user_properties
         ]
-        report.sections = [(title, redact(body)) for title, body in report.sections]
+        report.sections = [(title, _redacted(body, secrets)) for title, body in report.sections]
         return report
