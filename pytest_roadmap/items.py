@@ -88,6 +88,11 @@ class RoadmapFile(pytest.File):
 
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
         run = self.config.stash[run_key]
+        if self.config.pluginmanager.hasplugin("timeout"):
+            # pytest-timeout steps in a little after our own timeout would have; items find
+            # the marker on this, their root (one marker, not one per item)
+            backstop = run.settings.task_timeout + TIMEOUT_BACKSTOP
+            self.add_marker(pytest.mark.timeout(backstop))
         for phase in run.roadmap.phases:
             yield PhaseNode.from_parent(self, name=phase_name(phase), phase=phase)
 
@@ -139,12 +144,6 @@ class _StepMixin:
     def run(self) -> RoadmapRun:
         return self.config.stash[run_key]
 
-    def add_backstop(self) -> None:
-        """pytest-timeout steps in a little after our own timeout would have."""
-        if self.config.pluginmanager.hasplugin("timeout"):
-            backstop = self.run.settings.task_timeout + TIMEOUT_BACKSTOP
-            self.add_marker(pytest.mark.timeout(backstop))  # type: ignore[attr-defined]
-
     def skip_if_blocked(self) -> None:
         progress = self.run.progress
         if progress is not None:
@@ -169,7 +168,6 @@ class TaskItem(_StepMixin, pytest.Item):
     def __init__(self, *, step: Step, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.step = step
-        self.add_backstop()
 
     def setup(self) -> None:
         self.skip_if_blocked()
@@ -353,7 +351,6 @@ class GateItem(_StepMixin, pytest.Function):
     def __init__(self, *, step: Step, **kwargs: Any) -> None:
         self.step = step
         super().__init__(**kwargs)
-        self.add_backstop()
 
     def setup(self) -> None:
         self.skip_if_blocked()

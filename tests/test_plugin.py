@@ -309,3 +309,18 @@ def test_bad_max_parallel_agents(project: Project, monkeypatch: pytest.MonkeyPat
 def test_works_without_xdist(project: Project) -> None:
     project.roadmap()
     project.run("-p", "no:xdist").assert_outcomes(passed=9)
+
+
+def test_pytest_timeout_backstop_follows_the_task_timeout(project: Project) -> None:
+    """pytest-timeout ends an item a minute after the task timeout would have."""
+    project.roadmap()
+    (project.path / "conftest.py").write_text(
+        "def pytest_collection_finish(session):\n"
+        "    for item in session.items:\n"
+        "        print('backstop', item.name, item.get_closest_marker('timeout').args)\n",
+        encoding="utf-8",
+    )
+    result = project.run("--task-timeout", "7", "--collect-only", "-s")
+    result.stdout.fnmatch_lines(
+        ["backstop A1 (67.0,)", "backstop A2 (67.0,)", "backstop gate (67.0,)", "*C1 (67.0,)"]
+    )
