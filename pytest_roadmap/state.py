@@ -31,6 +31,7 @@ PENDING = "pending_tasks.txt"
 INTERRUPTED = "interrupted_tasks.txt"
 CACHE_KEY = "roadmap/tasks"
 SPENT = "_spent_usd"
+GROUPS = "_groups"  # the groups with task records: no other task's record is looked up
 FILE_MODE = 0o644
 
 _GROUP_KEY = re.compile(r"^PHASE_(\d+):([A-Z]+)$")
@@ -160,16 +161,29 @@ def _join(lines: Iterable[str]) -> str:
 
 
 class TaskRecords:
-    """Per-task results in pytest's cache: one entry per task, ``roadmap/<file>/PHASE_1:A:A1``."""
+    """Per-task results in pytest's cache: one entry per task, ``roadmap/<file>/PHASE_1:A:A1``,
+    and the list of groups that have any (``_groups``), so that a run of a large roadmap
+    opens the cache files of the groups that ran before, not one file per task."""
 
     def __init__(self, cache: CacheLike, roadmap_id: str) -> None:
         self.cache = cache
         self.prefix = f"{CACHE_KEY}/{roadmap_id}/"
+        self._groups: set[str] | None = None
 
     def get(self, key: str) -> dict[str, Any]:
         """One task's record, or an empty dict."""
+        if _group_of(key) not in self.groups():
+            return {}
         record = self.cache.get(self.prefix + key, None)
         return record if isinstance(record, dict) else {}
+
+    def groups(self) -> set[str]:
+        """Keys of the groups with task records."""
+        if self._groups is None:
+            value = self.cache.get(self.prefix + GROUPS, None)
+            listed = value if isinstance(value, list) else []
+            self._groups = {key for key in listed if isinstance(key, str)}
+        return self._groups
 
     def passed(self, roadmap: Roadmap) -> frozenset[str]:
         """Task keys that passed earlier with the text they have now."""
@@ -184,7 +198,11 @@ class TaskRecords:
         return frozenset(keys)
 
     def save(self, key: str, record: Mapping[str, Any]) -> None:
-        """Store one task's record."""
+        """Store one task's record (its group joins the index first)."""
+        groups = self.groups()
+        if _group_of(key) not in groups:
+            groups.add(_group_of(key))
+            self.cache.set(self.prefix + GROUPS, sorted(groups))
         self.cache.set(self.prefix + key, dict(record))
 
     def spent(self) -> float:
@@ -197,6 +215,11 @@ class TaskRecords:
         total = self.spent() + usd
         self.cache.set(self.prefix + SPENT, total)
         return total
+
+
+def _group_of(key: str) -> str:
+    """``PHASE_1:A`` for the task key ``PHASE_1:A:A1``."""
+    return key.rpartition(":")[0]
 
 
 def load_completion(
