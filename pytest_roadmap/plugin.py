@@ -82,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from pytest_roadmap import preflight
     from pytest_roadmap import remote
+    from pytest_roadmap.parsed_cache import ParsedCache
     from pytest_roadmap.plan import Plan
     from pytest_roadmap.plan import Progress
     from pytest_roadmap.roadmap import RoadmapError
@@ -93,8 +94,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     given = remote.worker_roadmap(config) or config.getoption("roadmap")
     path = Path(given).absolute()
+    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
+    parsed = ParsedCache(cache.mkdir("roadmap-parsed")) if cache is not None else None
     try:
-        roadmap = load_roadmap(given)
+        roadmap = load_roadmap(given, parsed)
     except RoadmapError as exc:
         raise pytest.UsageError(str(exc)) from None
     unknown = settings_mod.unknown_front_matter(roadmap.settings)
@@ -112,7 +115,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # the run lock, before any status file is read for completion or written
     runlock.guard(config, settings, controller=controller)
     status = StatusFiles(settings.status_dir, settings.project_dir)
-    cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
     records = TaskRecords(cache if cache is not None else MemoryCache(), path.name)
     from dataclasses import replace
 

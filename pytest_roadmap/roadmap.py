@@ -11,10 +11,14 @@ from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from typing import TYPE_CHECKING
 
 import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+
+if TYPE_CHECKING:
+    from pytest_roadmap.parsed_cache import ParsedCache
 
 __all__ = [
     "Group",
@@ -581,8 +585,8 @@ def parse_roadmap(text: str, path: str = "ROADMAP.md") -> Roadmap:
     return parser.build(settings)
 
 
-def load_roadmap(path: str | os.PathLike[str]) -> Roadmap:
-    """Read and parse a roadmap file (UTF-8)."""
+def load_roadmap(path: str | os.PathLike[str], cache: ParsedCache | None = None) -> Roadmap:
+    """Read and parse a roadmap file (UTF-8); ``cache`` keeps the result for the next time."""
     name = os.fspath(path)
     try:
         with open(name, "rb") as fh:
@@ -591,11 +595,16 @@ def load_roadmap(path: str | os.PathLike[str]) -> Roadmap:
         raise _error(name, None, "roadmap not found") from None
     except OSError as exc:
         raise _error(name, None, f"cannot read roadmap ({exc.strerror or exc})") from None
+    if cache is not None and (parsed := cache.get(data, name)) is not None:
+        return parsed
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _error(name, None, f"not UTF-8 text (byte {exc.start})") from None
-    return parse_roadmap(text, name)
+    roadmap = parse_roadmap(text, name)
+    if cache is not None:
+        cache.put(data, name, roadmap)
+    return roadmap
 
 
 # --- rendering ---

@@ -1,0 +1,119 @@
+"""Parsed roadmaps kept in pytest's cache directory, so that a roadmap is parsed once.
+
+Every run, every xdist worker and ``--roadmap-status`` parse the same file; a 10,000-task
+roadmap takes about 0.6 s to parse and a few hundredths of a second to load as JSON. An
+entry is found by the SHA-256 of the parser's own source, the roadmap's path and its
+bytes, so any change to either misses. Entries are plain JSON (nothing in the cache can
+run code); anything unreadable counts as a miss, and no failure to write stops a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pytest_roadmap import roadmap as roadmap_module
+from pytest_roadmap.roadmap import Group
+from pytest_roadmap.roadmap import Phase
+from pytest_roadmap.roadmap import Roadmap
+from pytest_roadmap.roadmap import Task
+
+KEEP = 4  # entries kept: a few roadmaps, or versions of one, in the same project
+SUFFIX = ".json"
+
+
+class ParsedCache:
+    """Parsed :class:`Roadmap` objects, one JSON file each, in one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def get(self, data: bytes, name: str) -> Roadmap | None:
+        """The roadmap parsed from ``data`` at ``name`` earlier, or None."""
+        try:
+            with open(self._path(data, name), "rb") as handle:
+                return decode(json.load(handle))
+        except (OSError, ValueError, TypeError, KeyError):  # missing, truncated: parse again
+            return None
+
+    def put(self, data: bytes, name: str, roadmap: Roadmap) -> None:
+        """Keep ``roadmap`` for ``data``; drop the oldest entries beyond KEEP."""
+        try:
+            text = json.dumps(encode(roadmap), ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError):  # front matter YAML gave a value JSON cannot hold
+            return
+        with contextlib.suppress(OSError):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                os.replace(tmp, self._path(data, name))
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+            self._prune()
+
+    def _path(self, data: bytes, name: str) -> Path:
+        digest = hashlib.sha256(_parser_digest())
+        digest.update(os.fsencode(name) + b"\0" + data)
+        return self.directory / f"{digest.hexdigest()}{SUFFIX}"
+
+    def _prune(self) -> None:
+        entries = sorted(
+            self.directory.glob(f"*{SUFFIX}"), key=lambda path: path.stat().st_mtime, reverse=True
+        )
+        for old in entries[KEEP:]:
+            old.unlink(missing_ok=True)
+
+
+@functools.cache
+def _parser_digest() -> bytes:
+    """Changes whenever the parser's source does."""
+    return hashlib.sha256(Path(roadmap_module.__file__).read_bytes()).digest()
+
+
+def encode(roadmap: Roadmap) -> dict[str, Any]:
+    """``roadmap`` as JSON-ready lists (field order as in the dataclasses)."""
+    return {
+        "path": roadmap.path,
+        "settings": roadmap.settings,
+        "phases": [
+            [
+                phase.number,
+                phase.title,
+                phase.line,
+                [
+                    [group.id, group.title, group.line, [_task(task) for task in group.tasks]]
+                    for group in phase.groups
+                ],
+            ]
+            for phase in roadmap.phases
+        ],
+    }
+
+
+def decode(data: dict[str, Any]) -> Roadmap:
+    """The roadmap :func:`encode` gave ``data`` for."""
+    phases = tuple(
+        Phase(
+            number,
+            title,
+            line,
+            tuple(
+                Group(gid, gtitle, gline, tuple(Task(*task) for task in tasks))
+                for gid, gtitle, gline, tasks in groups
+            ),
+        )
+        for number, title, line, groups in data["phases"]
+    )
+    return Roadmap(data["path"], phases, dict(data["settings"]))
+
+
+def _task(task: Task) -> list[object]:
+    return [task.id, task.title, task.text, task.line, task.done]
