@@ -141,6 +141,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(RunSummary(config, run), "roadmap-summary")
         config.pluginmanager.register(remote.LogReceiver(settings.log_dir), "roadmap-logs")
+        if settings.live != "off" and not (settings.dry_run or config.getoption("collectonly")):
+            from pytest_roadmap.live_view import LiveView
+
+            config.pluginmanager.register(LiveView(config, run, settings.live), "roadmap-live")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

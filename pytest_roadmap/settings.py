@@ -63,10 +63,15 @@ STAGGER_DESC = "seconds between agent starts under xdist, so agents don't all ca
 RUN_BUDGET_DESC = "stop starting tasks once the roadmap's agents have spent this many USD in all"
 LOG_DIR_DESC = "directory of the agents' and gates' logs, relative to the roadmap's directory"
 STATUS_DIR_DESC = "directory of the status files, relative to the roadmap's directory"
+LIVE_DESC = (
+    "live view of the running tasks: 'auto' on a terminal (not in CI, not with -q), "
+    "'on' or 'off' (env ROADMAP_LIVE)"
+)
 
 REMOTE_DESC = "git URL that remote --tx workers clone and push task branches to"
 DEFAULT_TASK_TIMEOUT = 3600.0
 ISOLATION_MODES = ("shared", "worktree")
+LIVE_MODES = ("auto", "on", "off")
 #: the --roadmap-agent presets (built in pytest_roadmap.agents)
 AGENT_PRESETS = ("claude", "codex", "command")
 DEFAULT_FIX_ATTEMPTS = 1
@@ -104,6 +109,7 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_run_budget_usd": (RUN_BUDGET_DESC, "string", None),
     "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
     "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
+    "roadmap_live": (LIVE_DESC, "string", None),
 }
 
 
@@ -142,6 +148,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--roadmap-retries", metavar="N", default=None, help=RETRIES_DESC)
     group.addoption("--roadmap-stagger", metavar="SECONDS", default=None, help=STAGGER_DESC)
     group.addoption("--roadmap-run-budget-usd", metavar="USD", default=None, help=RUN_BUDGET_DESC)
+    group.addoption("--roadmap-live", choices=LIVE_MODES, default=None, help=LIVE_DESC)
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -179,6 +186,7 @@ class Settings:
     agent: str = "claude"  # one of AGENT_PRESETS; agent_command is set for 'command' only
     agent_bin: str | None = None
     agent_args: tuple[str, ...] = ()
+    live: str = "auto"  # one of LIVE_MODES
 
     @property
     def uses_claude(self) -> bool:
@@ -271,6 +279,16 @@ def _agent_preset(preset: tuple[object, str], command: tuple[object, str]) -> st
             "(or --roadmap-agent-command CMD)"
         )
     return name
+
+
+def _live_mode(found: tuple[object, str]) -> str:
+    """The live view's mode: one of LIVE_MODES (default 'auto')."""
+    value, where = found
+    mode = str(value or "auto").strip().lower()
+    if mode not in LIVE_MODES:
+        choices = ", ".join(repr(choice) for choice in LIVE_MODES)
+        raise pytest.UsageError(f"invalid live view {value!r} from {where}: use one of {choices}")
+    return mode
 
 
 def _rank(where: str) -> int:
@@ -397,6 +415,7 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         retry_backoff=seconds["retry_backoff"],
         stagger=seconds["stagger"],
         run_budget_usd=run_budget,
+        live=_live_mode(look.get("roadmap_live", env="ROADMAP_LIVE")),
         agent=agent,
         agent_bin=str(agent_bin_value) if agent_bin_value else None,
         agent_args=_as_args(agent_args_value) if agent_args_value else (),
