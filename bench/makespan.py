@@ -138,6 +138,44 @@ def agent_span(record: Path, tasks: int) -> float:
     return float(max(row["end"] for row in ends) - min(row["start"] for row in ends))
 
 
+OPTIMAL_MAX_TASKS = 12  # exact search above this group size takes too long
+
+
+def optimal(groups: list[list[float]], workers: int) -> float:
+    """Sum over groups of the best possible makespan, knowing every duration (exact
+    branch and bound); NaN when a group has more than OPTIMAL_MAX_TASKS tasks."""
+    total = 0.0
+    for group in groups:
+        if len(group) > OPTIMAL_MAX_TASKS:
+            return math.nan
+        total += _optimal_group(sorted(group, reverse=True), min(workers, len(group)))
+    return total
+
+
+def _optimal_group(tasks: list[float], workers: int) -> float:
+    best = greedy([tasks], workers)  # longest first: a good first bound
+    loads = [0.0] * workers
+
+    def place(index: int, current: float) -> None:
+        nonlocal best
+        if current >= best:
+            return
+        if index == len(tasks):
+            best = current
+            return
+        tried: set[float] = set()
+        for slot in range(workers):
+            if loads[slot] in tried:
+                continue  # agents with equal loads are interchangeable
+            tried.add(loads[slot])
+            loads[slot] += tasks[index]
+            place(index + 1, max(current, loads[slot]))
+            loads[slot] -= tasks[index]
+
+    place(0, 0.0)
+    return best
+
+
 def ours(
     proj: Project, workers: int, plan: dict[str, list[str]], tasks: int, *, defaults: bool = False
 ) -> Timing:
@@ -177,12 +215,14 @@ COLUMNS = [
     "-n",
     "agent starts",
     "ideal s",
+    "opt/ideal",
     "greedy/ideal",
     "ours s",
     "ours 0s s",
     "raw/ideal",
     "corr/ideal",
     "span/ideal",
+    "span/opt",
     "span/greedy",
     "xargs s",
     "xargs 0s s",
@@ -191,15 +231,19 @@ COLUMNS = [
     "span/xargs",
 ]
 NOTES = [
-    "ideal: sum over groups of max(longest task, group total / N); greedy: in-order "
-    "dispatch to the first free agent with zero overhead (the best xargs can do)",
+    "ideal: sum over groups of max(longest task, group total / N), a lower bound; opt: the "
+    "best schedule knowing every duration (exact search; groups of up to "
+    f"{OPTIMAL_MAX_TASKS} tasks); greedy: in-order dispatch to the first free agent with "
+    "zero overhead (the best xargs, or any dispatcher that does not know the durations, "
+    "can do)",
     "ours: wall time of `pytest --roadmap -n N` (start-up included); ours 0s: the same "
     "roadmap with 0-second agents (start-up, dispatch, agent process start-up)",
     "raw/ideal = ours / ideal; corr/ideal = (ours - ours 0s) / ideal; span/ideal = the "
     "agents' span (first agent start to last agent end, from the fake agents' records: "
     "pytest start-up and teardown left out, per-task dispatch and agent start-up kept) / "
     "ideal",
-    "span/greedy: the agents' span against the best in-order dispatch",
+    "span/opt, span/greedy: the agents' span against the best possible schedule and against "
+    "the best in-order dispatch",
     "raw/xargs = ours / xargs; corr/xargs = (ours - ours 0s) / (xargs - xargs 0s); "
     "span/xargs = our agents' span / xargs' agents' span",
     "agent starts: `unpaced` runs with --roadmap-stagger 0; `defaults` keeps the plugin's "
@@ -249,6 +293,8 @@ class _Case:
         return {
             "ideal": best,
             "greedy": greedy(groups, workers),
+            "opt_vs_ideal": (opt := optimal(groups, workers)) / best,
+            "span_vs_opt": run.span / opt,
             "ours": run.wall,
             "ours0": zero,
             "ours_span": run.span,
@@ -273,12 +319,14 @@ def _cells(name: str, workers: int, starts: str, row: dict[str, float]) -> list[
         str(workers),
         starts,
         num("ideal", 2),
+        num("opt_vs_ideal"),
         fmt(row["greedy"] / row["ideal"]),
         num("ours", 2),
         num("ours0", 2),
         num("ours_vs_ideal"),
         num("corrected_vs_ideal"),
         num("span_vs_ideal"),
+        num("span_vs_opt"),
         fmt(row["ours_span"] / row["greedy"]),
         num("xargs", 2),
         num("xargs0", 2),
@@ -346,6 +394,23 @@ def run(mode: str, seed: int = 1) -> Result:
             measured=f"{headline}, unpaced",
         )
     )
+    if not math.isnan(main["opt_vs_ideal"]):
+        result.targets.append(
+            Target(
+                "best possible schedule/ideal (can the target be met at all?)",
+                main["opt_vs_ideal"],
+                TARGET_RATIO,
+                measured=f"{headline}, exact, zero overhead",
+            )
+        )
+        result.targets.append(
+            Target(
+                "makespan/best possible schedule, agents' span",
+                main["span_vs_opt"],
+                TARGET_RATIO,
+                measured=f"{headline}, unpaced",
+            )
+        )
     defaults = raw.get(f"{headline} defaults")
     if defaults is not None:
         result.targets.append(
