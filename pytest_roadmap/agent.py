@@ -405,8 +405,8 @@ def _supervise(
     timed_out = False
     try:
         threads.append(reader.start())
-        if proc.stdin is not None:
-            threads.append(_start_writer(proc.stdin, cmd.stdin or b""))
+        if proc.stdin is not None and (writer := _write_stdin(proc.stdin, cmd.stdin or b"")):
+            threads.append(writer)
         timed_out = _wait(proc, timeout, kill_grace)
     except BaseException as exc:
         with contextlib.suppress(BaseException):  # a second Ctrl-C only skips the grace period
@@ -509,19 +509,38 @@ def _end_note(result: AgentResult) -> str:
     return f"=== roadmap agent end: {what} after {result.duration:.1f}s"
 
 
-def _start_writer(pipe: IO[bytes], data: bytes) -> threading.Thread:
-    """Write the prompt in a thread (a large prompt must not deadlock us), then close."""
+def _write_stdin(pipe: IO[bytes], data: bytes) -> threading.Thread | None:
+    """Give the agent its prompt, then close its stdin.
 
-    def write() -> None:
+    What the pipe takes at once (64 KiB on Linux, most prompts) is written here; the rest
+    of a larger prompt from a thread, so that an agent slow to read cannot block us.
+    """
+    fd = pipe.fileno()
+    os.set_blocking(fd, False)
+    try:
+        written = os.write(fd, data) if data else 0
+    except BlockingIOError:
+        written = 0
+    except OSError:  # the agent exited or closed stdin without reading
+        written = len(data)
+    if written >= len(data):
+        with contextlib.suppress(OSError):
+            pipe.close()
+        return None
+    os.set_blocking(fd, True)
+
+    def write(rest: memoryview) -> None:
         try:
-            pipe.write(data)
+            while rest:
+                rest = rest[os.write(fd, rest) :]
         except OSError:  # the agent exited or closed stdin without reading it all
             pass
         finally:
             with contextlib.suppress(OSError):
                 pipe.close()
 
-    thread = threading.Thread(target=write, name="roadmap-agent-stdin", daemon=True)
+    rest = memoryview(data)[written:]
+    thread = threading.Thread(target=write, args=(rest,), name="roadmap-agent-stdin", daemon=True)
     thread.start()
     return thread
 
