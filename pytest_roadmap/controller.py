@@ -330,6 +330,7 @@ class RoadmapController:
             record = self.records.get(key)
             if record:  # a rolled-back group runs its tasks again, not "passed earlier"
                 self.records.save(key, {**record, "group_complete": True})
+        self._write_progress(flush=True)  # up to date before a phase commit stages it
 
     def _finish(self, step: Step) -> None:
         if self.started.pop(step.local_id, None) is not None:
