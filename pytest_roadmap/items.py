@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from pytest_roadmap.plan import group_name
 from pytest_roadmap.plan import phase_name
 from pytest_roadmap.plan import task_key
 from pytest_roadmap.prompt import CONTINUE_TEMPLATE
+from pytest_roadmap.prompt import MERGE_TEMPLATE
 from pytest_roadmap.prompt import REPAIR_TEMPLATE
 from pytest_roadmap.prompt import load_template
 from pytest_roadmap.prompt import prompt_values
@@ -43,6 +45,7 @@ _T = TypeVar("_T")
 #: seconds pytest-timeout waits beyond the task timeout before it steps in
 TIMEOUT_BACKSTOP = 60.0
 RESULT_TEXT_LIMIT = 2000
+_FIX_LOG = re.compile(r"fix_\d+_log$")
 
 
 class RoadmapFailure(Exception):
@@ -326,13 +329,18 @@ def _gate_function(request: pytest.FixtureRequest, roadmap_gate_commands: Sequen
     item = request.node
     assert isinstance(item, GateItem)
     settings = item.run.settings
+    commands = list(roadmap_gate_commands)
     isolated = settings.isolation == "worktree" and not settings.dry_run
     if not settings.dry_run:  # remote workers' task branches, fetched from the remote
         _isolated(remote.local_only, item.config, item.step.label)
         item.user_properties.extend(_isolated(remote.fetch_group, item.config, settings, item.step))
-    if isolated:  # the task branches first; conflicts fail the gate
-        item.user_properties.extend(_isolated(worktrees.merge_group, settings, item.step))
-    item.run_gate(list(roadmap_gate_commands))
+    try:
+        if isolated:  # the task branches first; unresolved conflicts fail the gate
+            item.user_properties.extend(item.merge(commands))
+        item.run_gate(commands)
+    finally:
+        if item.repairs:
+            item.user_properties.append(("fix_attempts", item.repairs))
     if isolated:
         item.user_properties.extend(_isolated(worktrees.remove_group, settings, item.step))
 
@@ -350,6 +358,8 @@ class GateItem(_StepMixin, pytest.Function):
 
     def __init__(self, *, step: Step, **kwargs: Any) -> None:
         self.step = step
+        #: repair agents started, on merge conflicts and on the gate: one bound for both
+        self.repairs = 0
         super().__init__(**kwargs)
 
     def setup(self) -> None:
@@ -371,20 +381,26 @@ class GateItem(_StepMixin, pytest.Function):
         log = log_path(self.run, self.step, "gate")
         self.user_properties.append(("log", _relative(log, settings.project_dir)))
         failed = self.check(commands, log)
-        attempt = 0
-        while failed is not None and attempt < settings.fix_attempts:
-            attempt += 1
-            self.repair(attempt, commands, failed)
+        attempts = 0
+        while failed is not None and self.repairs < settings.fix_attempts:
+            attempts += 1
+            self.repair(commands, failed)
             failed = self.check(commands, log)
-        if attempt:
-            self.user_properties.append(("fix_attempts", attempt))
         if failed is None:
             return
-        after = f" (after {attempt} repair attempt{'s' * (attempt != 1)})" if attempt else ""
         raise RoadmapFailure(
-            f"{self.step.label} failed: '{failed.command}' {self.how(failed)}{after}",
+            f"{self.step.label} failed: '{failed.command}' {self.how(failed)}"
+            f"{self.after(attempts)}",
             _failure_details(log, settings.project_dir, failed.tail),
         )
+
+    def after(self, attempts: int) -> str:
+        """`` (after 2 repair attempts)``, or why there was none left; ``""`` for none."""
+        if attempts:
+            return f" (after {attempts} repair attempt{'s' * (attempts != 1)})"
+        if self.repairs:
+            return f" (no repair attempt left: {self.repairs} used on merge conflicts)"
+        return ""
 
     def how(self, failed: gates.CommandResult) -> str:
         """How a gate command failed, in a few words."""
@@ -401,33 +417,81 @@ class GateItem(_StepMixin, pytest.Function):
             self.user_properties.append((f"gate_duration_{index}", round(result.duration, 3)))
         return None if results[-1].ok else results[-1]
 
-    def repair(self, attempt: int, checks: list[str], failed: gates.CommandResult) -> None:
-        """Start one repair agent on the failing gate (its own log: ..._fix<N>_<ts>.log)."""
-        settings, step = self.run.settings, self.step
+    def repair(self, checks: list[str], failed: gates.CommandResult) -> None:
+        """Start one repair agent on the failing gate."""
+        step = self.step
         assert step.group is not None
         values = {
-            "phase_number": str(step.phase.number),
-            "group_id": step.group.id,
-            "group_title": step.group.title,
+            **self.group_values(checks),
             "command": failed.command,
             "how": self.how(failed),
             "output": failed.tail.strip()[-6000:],
-            "commands": "\n".join(f"- {check}" for check in checks),
-            "tasks": "\n".join(f"- {t.id}: {t.title}" for t in step.group.tasks),
-            "diff": gitops.changes_since_commit(settings.project_dir),
+            "diff": gitops.changes_since_commit(self.run.settings.project_dir),
         }
-        fixer = Task(
-            id=f"fix{attempt}",
-            title=f"Repair the gate of Group {step.group.id}",
-            text="",
-            line=step.group.line,
-            done=False,
-        )
+        why = f"gate: '{failed.command}' {self.how(failed)}"
+        title = f"Repair the gate of Group {step.group.id}"
+        self.start_fixer(title, why, render(REPAIR_TEMPLATE, values))
+
+    def merge(self, commands: list[str]) -> list[tuple[str, object]]:
+        """Merge the task branches; conflicts go to repair agents first."""
+
+        def resolve(conflict: worktrees.MergeConflict) -> bool:
+            return self.resolve_conflict(commands, conflict)
+
+        try:
+            return worktrees.merge_group(self.run.settings, self.step, resolve)
+        except worktrees.WorktreeError as exc:
+            details = exc.details
+            if self.repairs:
+                tried = f"{self.repairs} repair attempt{'s' * (self.repairs != 1)}"
+                logs = [str(value) for name, value in self.user_properties if _FIX_LOG.match(name)]
+                details += f"\n{tried} did not resolve it: {', '.join(logs)}"
+            raise RoadmapFailure(exc.reason, details) from None
+
+    def resolve_conflict(self, commands: list[str], conflict: worktrees.MergeConflict) -> bool:
+        """Start one repair agent on a merge in progress; False when no attempt is left."""
+        step = self.step
+        assert step.group is not None
+        if self.repairs >= self.run.settings.fix_attempts:
+            return False
+        values = {
+            **self.group_values(commands),
+            "branch": conflict.branch,
+            "target": conflict.target,
+            "task_id": conflict.task.id,
+            "task_title": conflict.task.title,
+            "files": "\n".join(f"- {path}" for path in conflict.files),
+        }
+        title = f"Resolve the merge conflict of Group {step.group.id}"
+        why = f"merge conflict: {conflict.describe()}"
+        self.start_fixer(title, why, render(MERGE_TEMPLATE, values))
+        return True
+
+    def group_values(self, commands: list[str]) -> dict[str, str]:
+        """Prompt values every repair agent gets: the group, its tasks, the gate commands."""
+        step = self.step
+        assert step.group is not None
+        return {
+            "phase_number": str(step.phase.number),
+            "group_id": step.group.id,
+            "group_title": step.group.title,
+            "commands": "\n".join(f"- {command}" for command in commands) or "(none)",
+            "tasks": "\n".join(f"- {t.id}: {t.title}" for t in step.group.tasks),
+        }
+
+    def start_fixer(self, title: str, why: str, prompt: str) -> None:
+        """Run repair agent number N in the main tree (its own log: ..._fix<N>_<ts>.log)."""
+        settings, step = self.run.settings, self.step
+        assert step.group is not None
+        self.repairs += 1
+        attempt = self.repairs
+        fixer = Task(id=f"fix{attempt}", title=title, text="", line=step.group.line, done=False)
         fix_step = Step("task", step.phase, step.group, fixer, step.ordinal)
         log = log_path(self.run, step, f"fix{attempt}")
-        command = agents.command_for(self.config, fix_step, render(REPAIR_TEMPLATE, values), log)
+        command = agents.command_for(self.config, fix_step, prompt, log)
         result = agent.run_agent(command, log, settings.task_timeout)
         failure = result.failure(fixer.id, settings.task_timeout)
+        self.user_properties.append((f"fix_{attempt}_for", why))
         self.user_properties.append((f"fix_{attempt}_log", _relative(log, settings.project_dir)))
         self.user_properties.append((f"fix_{attempt}_outcome", failure.reason if failure else "ok"))
         if result.cost_usd:

@@ -63,6 +63,28 @@ Fix the code so that every gate command passes. Do not delete, skip or weaken ch
 tests to make them pass. Do not commit or push. End with a short summary of what you changed.
 """
 
+MERGE_TEMPLATE = """\
+Resolve a merge conflict in Phase {phase_number}, Group {group_id}: {group_title}
+
+The group's tasks were done by other agents, each on its own git branch, and are being \
+merged into {target} one by one. Merging the branch `{branch}` (Task {task_id}: \
+{task_title}) conflicts; that merge is in progress in this repository (see `git status`).
+
+Files in conflict:
+{files}
+
+The group's tasks:
+{tasks}
+
+Resolve every conflict so that the work of both sides is kept: edit each file in conflict, \
+remove every conflict marker (<<<<<<<, =======, >>>>>>>), then stage it with `git add`. \
+Do not commit, abort the merge or switch branches: the orchestrator commits the merge, then \
+runs these commands in the repository's root:
+{commands}
+
+End with a short summary of how you resolved each file.
+"""
+
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 

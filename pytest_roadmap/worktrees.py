@@ -10,7 +10,9 @@ from the same commit, on whichever xdist worker it runs.
 When the agent succeeds its changes are committed on its branch. The group's gate first
 merges the branches into the main tree's branch in roadmap order (``--no-ff``), then runs
 the gate commands; after a passed gate the group's worktrees and branches are removed.
-A merge conflict aborts that merge and keeps every branch and worktree of the group.
+A merge conflict is first offered to the gate's resolver (a repair agent working on the
+merge in progress in the main tree); when it is not resolved, that merge is aborted and
+every branch and worktree of the group is kept.
 
 A task that runs again while its worktree or branch is still there (its group did not
 pass) reuses them, with whatever the earlier attempt left there, as a re-run in the shared
@@ -19,7 +21,10 @@ tree would; ``--roadmap-redo`` makes them afresh from the current HEAD.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +46,8 @@ LOCK_NAME = "roadmap-worktrees.lock"
 LOCK_TIMEOUT = 300.0
 NODE_MODULES = "node_modules"
 DETAILS_LIMIT = 20
+#: a line that starts or ends a conflict hunk (``<<<<<<< HEAD``, ``>>>>>>> branch``)
+CONFLICT_MARKER = re.compile(rb"^(?:<{7}|>{7})(?:[ \t]|\r?$)", re.MULTILINE)
 
 
 class WorktreeError(Exception):
@@ -71,6 +78,25 @@ class TaskWorkspace:
             ("worktree_base", self.base[:12]),
             ("worktree_reused", not self.created),
         ]
+
+
+@dataclass(frozen=True)
+class MergeConflict:
+    """A task branch whose merge conflicts; the merge is in progress in the main tree."""
+
+    gate: Step
+    task: Task
+    branch: str
+    target: str
+    files: tuple[str, ...] = ()  # the files still in conflict, relative to the top
+
+    def describe(self) -> str:
+        """``roadmap/phase1/groupA/A2 into main: shared.txt``."""
+        return f"{self.branch} into {self.target}: {', '.join(self.files[:DETAILS_LIMIT])}"
+
+
+#: offered a conflict, it tries to resolve it (True) or declines (False: no attempt left)
+ConflictResolver = Callable[[MergeConflict], bool]
 
 
 # -- names ---------------------------------------------------------------------------
@@ -240,11 +266,15 @@ def _commit(workspace: TaskWorkspace, message: str) -> str | None:
 # -- the group's gate ----------------------------------------------------------------
 
 
-def merge_group(settings: Settings, gate: Step) -> list[tuple[str, object]]:
+def merge_group(
+    settings: Settings, gate: Step, resolve: ConflictResolver | None = None
+) -> list[tuple[str, object]]:
     """Merge the group's task branches into the main tree's branch, in roadmap order.
 
-    Returns report properties (merged branches, a warning when two tasks changed the same
-    file); raises :class:`WorktreeError` on a conflict, after aborting that merge.
+    A conflict is offered to ``resolve`` (the merge in progress) until it is resolved or
+    declined; then the merge is committed. Returns report properties (merged branches, a
+    warning when two tasks changed the same file); raises :class:`WorktreeError` on a
+    conflict left unresolved, after aborting that merge.
     """
     assert gate.group is not None
     repo, top = _main_repo(settings)
@@ -257,20 +287,68 @@ def merge_group(settings: Settings, gate: Step) -> list[tuple[str, object]]:
     changes = {branch: _changed_files(repo, branch) for _, branch in branches}
     props: list[tuple[str, object]] = []
     merged: list[str] = []
+    resolved: list[str] = []
     for task, branch in branches:
         if not changes[branch]:
             continue  # already merged (an earlier run), or no changes
         message = f"Merge branch '{branch}' into {target}\n\nTask {task.id}: {task.title}\n"
-        try:
-            _git(repo, "merge", "--no-ff", "--no-verify", "-m", message, branch)
-        except WorktreeError as exc:
-            raise _merge_failure(repo, top, gate, target, branch, merged, changes, exc) from None
+        conflict = MergeConflict(gate, task, branch, target)
+        error, files = _merge_branch(repo, top, conflict, message, resolve)
+        if error is not None:
+            raise _merge_failure(repo, top, conflict, merged, changes, error, files)
         merged.append(branch)
-        props.append(("merged", f"{branch} {repo.head.commit.hexsha[:12]}"))
-    overlap = _overlap(gate, branches, changes)
+        how = " (conflicts resolved by a repair agent)" if files else ""
+        props.append(("merged", f"{branch} {repo.head.commit.hexsha[:12]}{how}"))
+        resolved += [task.id] if files else []
+    overlap = _overlap(gate, branches, changes, resolved)
     if overlap:
         props.append(("warning", overlap))
     return props
+
+
+def _merge_branch(
+    repo: git.Repo,
+    top: Path,
+    conflict: MergeConflict,
+    message: str,
+    resolve: ConflictResolver | None,
+) -> tuple[WorktreeError | None, list[str]]:
+    """Merge one branch; offer its conflicts to ``resolve`` until merged or declined.
+
+    Returns the last error (None: merged) and the files of the first conflict.
+    """
+    error = _try_git(repo, "merge", "--no-ff", "--no-verify", "-m", message, conflict.branch)
+    files = _unmerged(repo) if error is not None and _in_merge(repo) else []
+    first = files
+    while error is not None:
+        offered = dataclasses.replace(conflict, files=tuple(files))
+        if not files or resolve is None or not resolve(offered):
+            return error, first
+        error, files = _conclude(repo, top, conflict.branch, files, message)
+    return None, first
+
+
+def _conclude(
+    repo: git.Repo, top: Path, branch: str, files: list[str], message: str
+) -> tuple[WorktreeError | None, list[str]]:
+    """After a resolver ran: stage the files it resolved and commit the merge.
+
+    A file still holding conflict markers is not staged. Returns the error (None: the
+    merge is committed) and the files still in conflict.
+    """
+    if not _in_merge(repo):  # the resolver committed the merge itself, or aborted it
+        if _is_ancestor(repo, branch):
+            return None, []
+        return WorktreeError(f"the merge of {branch} is no longer in progress"), []
+    marked = [path for path in files if _has_markers(top / path)]
+    for path in files:
+        if path not in marked:
+            _git(repo, "add", "-A", "--", path, check=False)
+    left = sorted(set(marked) | set(_unmerged(repo)))
+    if left:
+        return WorktreeError(f"conflicts remain in {', '.join(left[:DETAILS_LIMIT])}"), left
+    error = _try_git(repo, "commit", "--no-verify", "-q", "-m", message)
+    return error, ([] if error is None else files)
 
 
 def remove_group(settings: Settings, gate: Step) -> list[tuple[str, object]]:
@@ -301,19 +379,17 @@ def remove_group(settings: Settings, gate: Step) -> list[tuple[str, object]]:
 def _merge_failure(
     repo: git.Repo,
     top: Path,
-    gate: Step,
-    target: str,
-    branch: str,
+    conflict: MergeConflict,
     merged: list[str],
     changes: dict[str, set[str]],
     exc: WorktreeError,
+    conflicts: list[str],
 ) -> WorktreeError:
-    conflicts = _lines(_git(repo, "diff", "--name-only", "--diff-filter=U", check=False))
-    in_merge = (Path(repo.git_dir) / "MERGE_HEAD").exists()
-    if in_merge:
+    """Abort the merge in progress; the error naming the conflict and how to go on."""
+    if _in_merge(repo):
         _git(repo, "merge", "--abort", check=False)
-    task_id = branch.rsplit("/", 1)[-1]
-    path = worktree_dir(top, gate, next(t for t in _tasks(gate) if t.id == task_id))
+    gate, branch, target = conflict.gate, conflict.branch, conflict.target
+    path = worktree_dir(top, gate, conflict.task)
     if not conflicts:
         return WorktreeError(
             f"{gate.label} failed: merging {branch} into {target} failed: {exc.reason}",
@@ -350,7 +426,12 @@ def _resume_lines(target: str, branch: str, path: Path) -> list[str]:
     ]
 
 
-def _overlap(gate: Step, branches: list[tuple[Task, str]], changes: dict[str, set[str]]) -> str:
+def _overlap(
+    gate: Step,
+    branches: list[tuple[Task, str]],
+    changes: dict[str, set[str]],
+    resolved: list[str],
+) -> str:
     """``A1 and A2 both changed src/x.js`` when two tasks changed the same files."""
     by_file: dict[str, list[str]] = {}
     for task, branch in branches:
@@ -360,16 +441,14 @@ def _overlap(gate: Step, branches: list[tuple[Task, str]], changes: dict[str, se
     if not shared:
         return ""
     parts = [f"{' and '.join(ids)} changed {path}" for path, ids in sorted(shared.items())]
+    how = "merged without conflict"
+    if resolved:
+        how = f"the conflicts of {', '.join(resolved)} resolved by a repair agent"
     return (
         f"tasks of {gate.label.removesuffix(' gate')} changed the same files: "
         + "; ".join(parts[:DETAILS_LIMIT])
-        + " (merged without conflict: check the result)"
+        + f" ({how}: check the result)"
     )
-
-
-def _tasks(step: Step) -> tuple[Task, ...]:
-    assert step.group is not None
-    return step.group.tasks
 
 
 # -- git helpers ---------------------------------------------------------------------
@@ -400,6 +479,36 @@ def _git(repo: git.Repo, *args: str, check: bool = True) -> str:
         text = " ".join(line for line in lines if line and not line.startswith("hint:"))
         reason = text[:300] or f"git {' '.join(args[:2])} exited with code {exc.status}"
         raise WorktreeError(reason, stderr) from None
+
+
+def _try_git(repo: git.Repo, *args: str) -> WorktreeError | None:
+    """Run git; its error instead of raising it."""
+    try:
+        _git(repo, *args)
+    except WorktreeError as exc:
+        return exc
+    return None
+
+
+def _in_merge(repo: git.Repo) -> bool:
+    return (Path(repo.git_dir) / "MERGE_HEAD").exists()
+
+
+def _unmerged(repo: git.Repo) -> list[str]:
+    """Paths with unresolved conflicts in the index."""
+    return sorted(set(_lines(_git(repo, "diff", "--name-only", "--diff-filter=U", check=False))))
+
+
+def _is_ancestor(repo: git.Repo, branch: str) -> bool:
+    return _try_git(repo, "merge-base", "--is-ancestor", branch, "HEAD") is None
+
+
+def _has_markers(path: Path) -> bool:
+    """The file has a line starting or ending a conflict hunk (a missing file has none)."""
+    try:
+        return CONFLICT_MARKER.search(path.read_bytes()) is not None
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return False
 
 
 def _registered(repo: git.Repo) -> dict[Path, str]:

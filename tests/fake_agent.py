@@ -18,6 +18,8 @@ then does what its flags say, in this order:
   --hang                          sleep forever (--ignore-term: ignore SIGTERM too)
   --crash                         SIGKILL ourselves
   --write PATH[=CONTENT]          write a file relative to cwd (default: task id + newline)
+  --resolve-conflicts             in a git merge in progress: keep both sides of every
+                                  conflict (drop the marker lines) and git add the file
   --stream-json                   claude-like events: system/init, an assistant turn using
                                   Bash, and a result (--subtype NAME, --is-error TEXT)
   --exit N                        exit code (default 0)
@@ -54,6 +56,7 @@ SWITCHES = (
     "not-logged-in",
     "spawn-grandchild",
     "spawn-orphan",
+    "resolve-conflicts",
 )
 OPTIONS: dict[str, Any] = {
     "prompt-file": str,
@@ -251,6 +254,25 @@ def write_files(specs: list[str]) -> None:
             file.write(text)
 
 
+def git(*args: str) -> str:
+    done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout
+
+
+def resolve_conflicts() -> None:
+    """Keep both sides of each conflict in the merge in progress, then stage the files."""
+    top = git("rev-parse", "--show-toplevel").strip()
+    for name in git("diff", "--name-only", "--diff-filter=U").split():
+        path = os.path.join(top, name)
+        with open(path, encoding="utf-8") as file:
+            lines = file.read().splitlines(keepends=True)
+        markers = ("<<<<<<< ", "=======", ">>>>>>> ")
+        kept = [line for line in lines if not line.startswith(markers)]
+        with open(path, "w", encoding="utf-8") as file:
+            file.write("".join(kept))
+        git("-C", top, "add", "--", name)
+
+
 def hang(args: argparse.Namespace) -> None:
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -284,6 +306,8 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
         record("end", prompt, started, outcome="crash")
         os.kill(os.getpid(), signal.SIGKILL)
     write_files(args.write)
+    if args.resolve_conflicts:
+        resolve_conflicts()
     if args.stream_json:
         emit_turn(args, started)
     return int(args.exit or 0)

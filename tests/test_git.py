@@ -388,7 +388,8 @@ def test_worktree_conflict_keeps_both_branches(project: Project) -> None:
         "A1": ["--write", "shared.txt=from A1\n"],
         "A2": ["--write", "shared.txt=from A2\n"],
     }
-    result = run(project, "-n", "2", "--roadmap-isolation", "worktree", plan=plan)
+    no_repair = ("--roadmap-fix-attempts", "0")
+    result = run(project, "-n", "2", "--roadmap-isolation", "worktree", *no_repair, plan=plan)
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     a1, a2 = "roadmap/phase1/groupA/A1", "roadmap/phase1/groupA/A2"
     result.stdout.fnmatch_lines(
@@ -420,6 +421,89 @@ def test_worktree_conflict_keeps_both_branches(project: Project) -> None:
     assert started(project) == ["A1", "A2"] or sorted(started(project)) == ["A1", "A2"]
     assert subjects(project.path)[0] == "Complete Phase 1: Foundation"
     assert not worktrees_root(project).exists() and branches(project) == ["main"]
+
+
+#: A1 and A2 both write shared.txt: merging A2 after A1 conflicts
+CONFLICTING = {
+    "A1": ["--write", "shared.txt=from A1\n"],
+    "A2": ["--write", "shared.txt=from A2\n"],
+}
+A2_BRANCH = "roadmap/phase1/groupA/A2"
+
+
+def test_worktree_conflict_resolved_by_the_repair_agent(project: Project) -> None:
+    project.roadmap(ONE_PHASE)
+    xml = project.path.parent / f"{project.path.name}-junit.xml"
+    plan = {**CONFLICTING, "fix1": ["--resolve-conflicts"]}
+    gate = "grep -q 'from A2' shared.txt"
+    args = ("-n", "2", "--roadmap-isolation", "worktree", "--roadmap-gate", gate)
+    result = run(project, *args, f"--junitxml={xml}", plan=plan)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*gate: warning: *A1 and A2 changed shared.txt (the conflicts of A2 resolved by a "
+            "repair agent: check the result)"
+        ]
+    )
+    assert sorted(started(project)) == ["A1", "A2", "fix1"]
+    fix = project.records("start")[-1]
+    assert fix["task"] == "fix1" and Path(fix["cwd"]) == project.path
+    assert fix["prompt"].startswith("Resolve a merge conflict in Phase 1, Group A: Base\n")
+    assert f"Merging the branch `{A2_BRANCH}` (Task A2: Second) conflicts" in fix["prompt"]
+    assert "Files in conflict:\n- shared.txt\n" in fix["prompt"]
+    assert "- A1: First\n- A2: Second" in fix["prompt"]
+    assert f"- {gate}" in fix["prompt"]
+    assert (project.path / "shared.txt").read_text() == "from A1\nfrom A2\n"
+    merge = git(project.path, "log", "--merges", "--format=%H %P", "-1", f"--grep={A2_BRANCH}")
+    assert len(merge.split()) == 3  # the merge commit and its two parents
+    message = git(project.path, "log", "-1", "--format=%B", merge.split()[0])
+    assert message == f"Merge branch '{A2_BRANCH}' into main\n\nTask A2: Second\n\n"
+    report = xml.read_text()
+    assert '<property name="fix_attempts" value="1"' in report
+    assert (
+        f'<property name="fix_1_for" value="merge conflict: {A2_BRANCH} into main: shared.txt"'
+        in report
+    )
+    assert '<property name="fix_1_outcome" value="ok"' in report
+    assert [name for name in project.logs() if name.startswith("phase1_groupA_fix1_")]
+    assert not worktrees_root(project).exists() and branches(project) == ["main"]
+
+
+def test_worktree_conflict_the_repair_agent_cannot_resolve(project: Project) -> None:
+    project.roadmap(ONE_PHASE)
+    args = ("--roadmap-isolation", "worktree", "--roadmap-fix-attempts", "2")
+    result = run(project, *args, plan=CONFLICTING)  # the repair agents change nothing
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*Phase 1 Group A gate failed: merging {A2_BRANCH} into main conflicts in shared.txt",
+            "conflicting files: shared.txt",
+            "the merge was aborted: *every task branch and worktree of the group is kept",
+            "2 repair attempts did not resolve it: logs/orchestrator/phase1_groupA_fix1_*.log, "
+            "logs/orchestrator/phase1_groupA_fix2_*.log",
+        ]
+    )
+    assert started(project) == ["A1", "A2", "fix1", "fix2"]
+    assert not (project.path / ".git" / "MERGE_HEAD").exists()
+    assert not git(project.path, "diff", "--name-only", "--diff-filter=U").strip()
+    assert not git(project.path, "status", "--porcelain", "--untracked-files=no").strip()
+    assert (project.path / "shared.txt").read_text() == "from A1\n"
+    assert git(project.path, "show", f"{A2_BRANCH}:shared.txt") == "from A2\n"
+
+
+def test_conflict_repairs_and_gate_repairs_share_the_bound(project: Project) -> None:
+    project.roadmap(ONE_PHASE)
+    plan = {**CONFLICTING, "fix1": ["--resolve-conflicts"]}
+    args = ("--roadmap-isolation", "worktree", "--roadmap-gate", "false")
+    result = run(project, *args, plan=plan)
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Phase 1 Group A gate failed: 'false' exited with code 1 "
+            "(no repair attempt left: 1 used on merge conflicts)"
+        ]
+    )
+    assert started(project) == ["A1", "A2", "fix1"]
 
 
 def test_worktree_overlap_warns_even_when_merged_cleanly(project: Project) -> None:
