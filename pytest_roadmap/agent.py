@@ -34,6 +34,7 @@ from typing import Any
 import psutil
 
 __all__ = [
+    "FAILURE_KIND",
     "AgentCommand",
     "AgentFailure",
     "AgentResult",
@@ -62,8 +63,11 @@ ROOT_REASON = (
 )
 LOGIN_NEEDLES = ("Not logged in", "Invalid API key")
 EventCallback = Callable[[Mapping[str, Any]], None]
-#: maps another agent's JSON event to the stream-json event it stands for, or None to drop it
+#: maps another agent's JSON event to the stream-json event it stands for, or None to drop it;
+#: a translated error result may add ``FAILURE_KIND``: "systemic" (every task would fail
+#: alike: never retried, stops the run) or "transient" (worth a retry)
 EventTranslator = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
+FAILURE_KIND = "failure_kind"
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,9 @@ class AgentResult:
         was killed by a signal before its first turn."""
         if self.ok or self.timed_out or self.interrupted or self.launch_error:
             return False
+        kind = self._declared_kind()
+        if kind is not None:
+            return kind == "transient"
         status = self._result_field("api_error_status")
         if isinstance(status, int) and status in TRANSIENT_STATUS:
             return True
@@ -183,6 +190,7 @@ class AgentResult:
         return (
             self._launch_failure()
             or self._root_failure()
+            or self._declared_failure()
             or self._login_failure()
             or self._error_event_failure()
             or self._exit_failure()
@@ -213,6 +221,16 @@ class AgentResult:
         if any(ROOT_REFUSAL in text for text in self._texts()):
             return AgentFailure(ROOT_REASON, systemic=True)
         return None
+
+    def _declared_kind(self) -> str | None:
+        """``FAILURE_KIND`` of an error result: "systemic", "transient" or None."""
+        kind = self._result_field(FAILURE_KIND) if self.is_error else None
+        return kind if kind in ("systemic", "transient") else None
+
+    def _declared_failure(self) -> AgentFailure | None:
+        if self._declared_kind() != "systemic":
+            return None
+        return AgentFailure(_one_line(self.result_text or "the agent reported an error"), True)
 
     def _login_failure(self) -> AgentFailure | None:
         for text in self._texts():

@@ -11,6 +11,7 @@ implementation (the plugin's own) returns the preset's command.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -20,6 +21,8 @@ from typing import Any
 import pytest
 
 from pytest_roadmap import commands
+from pytest_roadmap.agent import FAILURE_KIND
+from pytest_roadmap.agent import TRANSIENT_STATUS
 from pytest_roadmap.agent import AgentCommand
 from pytest_roadmap.commands import task_env
 from pytest_roadmap.context import run_key
@@ -34,6 +37,7 @@ __all__ = [
     "CodexEvents",
     "check_preset",
     "codex_argv",
+    "codex_error_kind",
     "command_for",
     "describe",
     "hooked",
@@ -61,6 +65,34 @@ CODEX_ACTIONS = frozenset(
     {"command_execution", "file_change", "mcp_tool_call", "web_search", "todo_list"}
 )
 OWN_PLUGIN = "pytest_roadmap.plugin"
+
+# Codex's error messages, as codex-rs/core/src/error.rs words them and codex-cli 0.169.0
+# printed them against a stand-in API server (401, 429, 500, 503, quota, usage limit, a
+# stream cut short): "unexpected status 401 Unauthorized: <body>, url: …", "exceeded retry
+# limit, last status: 429 Too Many Requests", "stream disconnected before completion: …".
+#: the HTTP status in a message ("status 503 Service Unavailable", "(429 Too Many Requests)")
+CODEX_STATUS = re.compile(r"\bstatus(?: (?:client|server) error)?:? \(?([1-5]\d\d)\b")
+#: each of ``error``'s own retries: "Reconnecting... 2/5 (<the error>)"
+CODEX_RECONNECTING = re.compile(r"Reconnecting\.\.\. (\d+)/\d+ \((.*)\)\Z", re.DOTALL)
+#: codex's message for HTTP 500 (no status in it): "We're currently experiencing high demand"
+CODEX_HIGH_DEMAND = "currently experiencing high demand"
+#: statuses no retry or other task gets past: unauthorized, forbidden
+CODEX_SYSTEMIC_STATUS = frozenset({401, 403})
+#: not logged in: no API key (EnvVarError), an expired or revoked login (RefreshTokenFailed)
+CODEX_LOGIN_NEEDLES = ("missing environment variable: `", "sign in again", "codex login")
+#: the account's usage limit or quota: no retry within minutes helps, nor does another task
+CODEX_LIMIT_NEEDLES = ("hit your usage limit", "quota exceeded", "upgrade to plus")
+#: rate limits, overload, a dropped connection or stream: worth a retry
+CODEX_TRANSIENT_NEEDLES = (
+    "rate limit",
+    "too many requests",
+    "overloaded",
+    CODEX_HIGH_DEMAND,
+    "stream disconnected",
+    "exceeded retry limit",
+    "connection failed",
+    "error while reading the server response",
+)
 
 PresetBuilder = Callable[[Settings, Step, str, Path, Path, str | None], AgentCommand]
 
@@ -198,8 +230,10 @@ class CodexEvents:
     ``--roadmap-resume-sessions`` can continue it with ``codex exec resume <id>``;
     agent messages and actions count as ``assistant`` turns; ``turn.completed`` is a
     success result and ``turn.failed`` an error result whose text is the failure
-    reason. The ``error`` events before a ``turn.failed`` are codex's own retries.
-    One instance per agent run.
+    reason, classified by :func:`codex_error_kind` (not logged in, usage limit:
+    systemic; rate limits, 5xx, dropped streams: transient). The ``error`` events before
+    a ``turn.failed`` are codex's own retries ("Reconnecting... 2/5 (…)"): those with a
+    transient HTTP status become ``api_retry`` events. One instance per agent run.
     """
 
     def __init__(self) -> None:
@@ -221,8 +255,9 @@ class CodexEvents:
         if kind == "turn.completed":
             return self._result(is_error=False, text=self.last_message)
         if kind == "turn.failed":
-            reason = f"Codex turn failed: {_codex_error(event.get('error'))}"
-            return self._result(is_error=True, text=reason)
+            return self._failed(_codex_error(event.get("error")))
+        if kind == "error":
+            return _api_retry(event.get("message"))
         return None
 
     def _item(self, kind: str, item: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -239,6 +274,18 @@ class CodexEvents:
             return _assistant({"type": "tool_use", "name": item_type})
         return None
 
+    def _failed(self, message: str) -> Mapping[str, Any]:
+        """The error result of a ``turn.failed``, with its HTTP status and failure kind."""
+        kind, status = codex_error_kind(message)
+        login = kind == "systemic" and _is_login(message, status)
+        prefix = "Codex is not logged in" if login else "Codex turn failed"
+        result = dict(self._result(is_error=True, text=f"{prefix}: {message}"))
+        if status is not None:
+            result["api_error_status"] = status
+        if kind is not None:
+            result[FAILURE_KIND] = kind
+        return result
+
     def _result(self, *, is_error: bool, text: str | None) -> Mapping[str, Any]:
         result: dict[str, Any] = {"type": "result", "is_error": is_error}
         if not is_error:
@@ -248,6 +295,54 @@ class CodexEvents:
         if self.thread_id is not None:
             result["session_id"] = self.thread_id
         return result
+
+
+def codex_error_kind(message: str) -> tuple[str | None, int | None]:
+    """How a Codex error counts: "systemic", "transient" or None (this task's own failure).
+
+    Also the HTTP status the message names (500 for codex's "high demand"), or None.
+    """
+    status = _codex_status(message)
+    if status in CODEX_SYSTEMIC_STATUS:
+        return "systemic", status
+    if status in TRANSIENT_STATUS:
+        return "transient", status
+    text = message.casefold()
+    if any(needle in text for needle in CODEX_LOGIN_NEEDLES + CODEX_LIMIT_NEEDLES):
+        return "systemic", status
+    if any(needle in text for needle in CODEX_TRANSIENT_NEEDLES):
+        return "transient", status
+    return None, status
+
+
+def _codex_status(message: str) -> int | None:
+    match = CODEX_STATUS.search(message)
+    if match:
+        return int(match[1])
+    return 500 if CODEX_HIGH_DEMAND in message else None
+
+
+def _is_login(message: str, status: int | None) -> bool:
+    text = message.casefold()
+    return status == 401 or any(needle in text for needle in CODEX_LOGIN_NEEDLES)
+
+
+def _api_retry(message: Any) -> Mapping[str, Any] | None:
+    """codex retrying the API ("Reconnecting... 2/5 (…)") as Claude Code's ``api_retry``.
+
+    Only retries with a transient HTTP status count: the runner reads them when the
+    agent dies or times out before its turn ends.
+    """
+    match = CODEX_RECONNECTING.match(message) if isinstance(message, str) else None
+    status = _codex_status(match[2]) if match else None
+    if match is None or status not in TRANSIENT_STATUS:
+        return None
+    return {
+        "type": "system",
+        "subtype": "api_retry",
+        "error_status": status,
+        "attempt": int(match[1]),
+    }
 
 
 def _assistant(block: Mapping[str, Any]) -> Mapping[str, Any]:
