@@ -631,7 +631,7 @@ class _LineSplitter:
             self._buf += part
 
 
-class _StreamState:
+class StreamState:
     """What we learn from stream-json events."""
 
     def __init__(self) -> None:
@@ -681,6 +681,47 @@ class _StreamState:
         )
 
 
+class EventStream:
+    """Bytes of stream-json in; events out: complete JSON lines, translated when the agent's
+    events are not Claude Code's, each also learnt by :attr:`state`."""
+
+    def __init__(self, translate: EventTranslator | None = None) -> None:
+        self.state = StreamState()
+        self.translate_error = ""  # the first exception the translator raised
+        self._lines = _LineSplitter()
+        self._translate = translate
+
+    def feed(self, data: bytes) -> list[Mapping[str, Any]]:
+        """The events completed by ``data``."""
+        return self._events(self._lines.feed(data))
+
+    def close(self) -> list[Mapping[str, Any]]:
+        """The event of a last line without a newline, if any."""
+        return self._events(self._lines.close())
+
+    def _events(self, lines: Iterable[bytes]) -> list[Mapping[str, Any]]:
+        events = []
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(event, dict) and self._translate is not None:
+                event = self._translated(event)
+            if isinstance(event, Mapping):
+                self.state.update(event)
+                events.append(event)
+        return events
+
+    def _translated(self, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        assert self._translate is not None
+        try:
+            return self._translate(event)
+        except Exception as exc:  # a broken translator must not stop the reading
+            self.translate_error = self.translate_error or _one_line(repr(exc))
+            return None
+
+
 class _Reader(threading.Thread):
     """Drain the agent's stdout into the log, a bounded tail and (optionally) the event parser."""
 
@@ -695,12 +736,10 @@ class _Reader(threading.Thread):
         super().__init__(name="roadmap-agent-stdout", daemon=True)
         self._pipe = pipe
         self._log = log
-        self._lines = _LineSplitter() if parse_json else None
+        self._stream = EventStream(translate) if parse_json else None
         self._on_event = on_event
-        self._translate = translate
         self._tail = bytearray()
-        self.state = _StreamState()
-        self.callback_error = ""
+        self._callback_error = ""
 
     def start(self) -> _Reader:  # type: ignore[override]
         super().start()
@@ -712,15 +751,26 @@ class _Reader(threading.Thread):
             while chunk := read(CHUNK):
                 self._log.write(chunk)
                 self._keep_tail(chunk)
-                if self._lines is not None:
-                    self._parse(self._lines.feed(chunk))
+                if self._stream is not None:
+                    self._notify(self._stream.feed(chunk))
         except (OSError, ValueError):  # pipe closed under us
             pass
         finally:
             with contextlib.suppress(OSError):
                 self._pipe.close()
-        if self._lines is not None:
-            self._parse(self._lines.close())
+        if self._stream is not None:
+            self._notify(self._stream.close())
+
+    @property
+    def state(self) -> StreamState:
+        """What the events said (nothing, when the output is not read as events)."""
+        return self._stream.state if self._stream is not None else StreamState()
+
+    @property
+    def callback_error(self) -> str:
+        """The first exception the translator or ``on_event`` raised."""
+        stream_error = self._stream.translate_error if self._stream is not None else ""
+        return stream_error or self._callback_error
 
     def tail(self) -> str:
         text = bytes(self._tail).decode("utf-8", errors="replace")
@@ -731,33 +781,14 @@ class _Reader(threading.Thread):
         if len(self._tail) > TAIL_BYTES:
             del self._tail[:-TAIL_BYTES]
 
-    def _parse(self, lines: Iterable[bytes]) -> None:
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(event, dict) and self._translate is not None:
-                event = self._translated(event)
-            if isinstance(event, Mapping):
-                self.state.update(event)
-                self._notify(event)
-
-    def _translated(self, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        assert self._translate is not None
-        try:
-            return self._translate(event)
-        except Exception as exc:  # a broken translator must not stop the draining either
-            self.callback_error = self.callback_error or _one_line(repr(exc))
-            return None
-
-    def _notify(self, event: Mapping[str, Any]) -> None:
+    def _notify(self, events: list[Mapping[str, Any]]) -> None:
         if self._on_event is None:
             return
-        try:
-            self._on_event(event)
-        except Exception as exc:  # a broken callback must not stop the draining
-            self.callback_error = self.callback_error or _one_line(repr(exc))
+        for event in events:
+            try:
+                self._on_event(event)
+            except Exception as exc:  # a broken callback must not stop the draining
+                self._callback_error = self._callback_error or _one_line(repr(exc))
 
 
 # -- killing -----------------------------------------------------------------------------------

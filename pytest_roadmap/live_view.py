@@ -10,13 +10,11 @@ region. rich is imported only when the view starts.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +33,7 @@ if TYPE_CHECKING:
     from rich.live import Live
 
     from pytest_roadmap.agent import EventTranslator
-    from pytest_roadmap.agent import _StreamState
+    from pytest_roadmap.agent import StreamState
     from pytest_roadmap.context import RoadmapRun
     from pytest_roadmap.plan import Step
 
@@ -102,13 +100,15 @@ class LogTail:
         self._reset()
 
     def _reset(self) -> None:
-        from pytest_roadmap.agent import _LineSplitter
-        from pytest_roadmap.agent import _StreamState
+        from pytest_roadmap.agent import EventStream
 
-        self.state: _StreamState = _StreamState()
-        self._lines = _LineSplitter()
-        self._translate = self.translator() if self.translator is not None else None
+        self._stream = EventStream(self.translator() if self.translator is not None else None)
         self.offset = 0
+
+    @property
+    def state(self) -> StreamState:
+        """What the log's events said so far."""
+        return self._stream.state
 
     def poll(self, limit: int = READ_LIMIT) -> None:
         """Read what the agent wrote since the last poll (at most ``limit`` bytes)."""
@@ -118,15 +118,7 @@ class LogTail:
             return
         data = self._read(self.path, limit)
         self.offset += len(data)
-        for line in self._lines.feed(data):
-            try:
-                event = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(event, dict) and self._translate is not None:
-                event = self._translate(event)
-            if isinstance(event, Mapping):
-                self.state.update(event)
+        self._stream.feed(data)
 
     def _read(self, path: Path, limit: int) -> bytes:
         try:
