@@ -39,6 +39,7 @@ from pytest_roadmap.prompt import render
 from pytest_roadmap.roadmap import Group
 from pytest_roadmap.roadmap import Phase
 from pytest_roadmap.roadmap import Task
+from pytest_roadmap.settings import Settings
 from pytest_roadmap.state import task_digest
 
 _T = TypeVar("_T")
@@ -46,6 +47,24 @@ _T = TypeVar("_T")
 TIMEOUT_BACKSTOP = 60.0
 RESULT_TEXT_LIMIT = 2000
 _FIX_LOG = re.compile(r"fix_\d+_log$")
+
+
+def task_backstop(settings: Settings) -> float:
+    """pytest-timeout's limit for a task: each attempt may use the whole task timeout.
+
+    pytest-timeout only steps in when our own timeouts failed; set at the task timeout
+    alone, it would kill a task that retries after a transient failure.
+    """
+    backoff = settings.retry_backoff * ((1 << settings.retries) - 1)
+    return (settings.retries + 1) * settings.task_timeout + backoff + TIMEOUT_BACKSTOP
+
+
+def gate_backstop(settings: Settings) -> float:
+    """pytest-timeout's limit for a gate: each of its commands, on each of its runs, and
+    each repair agent between them may use the whole task timeout."""
+    commands = len(settings.gates) if settings.gates is not None else len(gates.NPM_GATES)
+    runs = (settings.fix_attempts + 1) * max(1, commands) + settings.fix_attempts
+    return runs * settings.task_timeout + TIMEOUT_BACKSTOP
 
 
 class RoadmapFailure(Exception):
@@ -92,10 +111,9 @@ class RoadmapFile(pytest.File):
     def collect(self) -> Iterable[pytest.Item | pytest.Collector]:
         run = self.config.stash[run_key]
         if self.config.pluginmanager.hasplugin("timeout"):
-            # pytest-timeout steps in a little after our own timeout would have; items find
-            # the marker on this, their root (one marker, not one per item)
-            backstop = run.settings.task_timeout + TIMEOUT_BACKSTOP
-            self.add_marker(pytest.mark.timeout(backstop))
+            # items find the marker on this, their root (one marker, not one per item);
+            # gates have their own
+            self.add_marker(pytest.mark.timeout(task_backstop(run.settings)))
         for phase in run.roadmap.phases:
             yield PhaseNode.from_parent(self, name=phase_name(phase), phase=phase)
 
@@ -361,6 +379,8 @@ class GateItem(_StepMixin, pytest.Function):
         #: repair agents started, on merge conflicts and on the gate: one bound for both
         self.repairs = 0
         super().__init__(**kwargs)
+        if self.config.pluginmanager.hasplugin("timeout"):
+            self.add_marker(pytest.mark.timeout(gate_backstop(self.run.settings)))
 
     def setup(self) -> None:
         self.skip_if_blocked()

@@ -311,8 +311,8 @@ def test_works_without_xdist(project: Project) -> None:
     project.run("-p", "no:xdist").assert_outcomes(passed=9)
 
 
-def test_pytest_timeout_backstop_follows_the_task_timeout(project: Project) -> None:
-    """pytest-timeout ends an item a minute after the task timeout would have."""
+def test_pytest_timeout_backstop_leaves_room_for_retries_and_repairs(project: Project) -> None:
+    """pytest-timeout steps in only after every retry or repair could have used its timeout."""
     project.roadmap()
     (project.path / "conftest.py").write_text(
         "def pytest_collection_finish(session):\n"
@@ -320,7 +320,11 @@ def test_pytest_timeout_backstop_follows_the_task_timeout(project: Project) -> N
         "        print('backstop', item.name, item.get_closest_marker('timeout').args)\n",
         encoding="utf-8",
     )
-    result = project.run("--task-timeout", "7", "--collect-only", "-s")
+    options = ["--task-timeout", "7", "--roadmap-retries", "2", "--roadmap-fix-attempts", "1"]
+    options += ["--roadmap-gate", "true", "--roadmap-gate", "true"]
+    result = project.run(*options, "--collect-only", "-s")
+    # a task: 3 attempts of 7 s, backoffs of 5 s and 10 s, then a minute
+    # a gate: 2 runs of 2 commands and 1 repair agent, 7 s each, then a minute
     result.stdout.fnmatch_lines(
-        ["backstop A1 (67.0,)", "backstop A2 (67.0,)", "backstop gate (67.0,)", "*C1 (67.0,)"]
+        ["backstop A1 (96.0,)", "backstop A2 (96.0,)", "backstop gate (95.0,)", "*C1 (96.0,)"]
     )
