@@ -88,9 +88,12 @@ End with a short summary of how you resolved each file.
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
+#: other tasks of the group a prompt lists at the most (the nearest in roadmap order)
+SIBLINGS_SHOWN = 30
+
+
 def prompt_values(roadmap_path: str, phase: Phase, group: Group, task: Task) -> dict[str, str]:
     """The placeholders a template may use, and their values for one task."""
-    siblings = [f"- {t.id}: {t.title}" for t in group.tasks if t.id != task.id]
     return {
         "task_id": task.id,
         "task_title": task.title,
@@ -99,9 +102,29 @@ def prompt_values(roadmap_path: str, phase: Phase, group: Group, task: Task) -> 
         "group_title": group.title,
         "phase_number": str(phase.number),
         "phase_title": phase.title,
-        "siblings": "\n".join(siblings) or "(none)",
+        "siblings": siblings(group, task, roadmap_path),
         "roadmap_path": roadmap_path,
     }
+
+
+def siblings(group: Group, task: Task, roadmap_path: str) -> str:
+    """The group's other tasks, one line each: the SIBLINGS_SHOWN nearest to ``task``.
+
+    A group of hundreds of tasks would otherwise put hundreds of lines into every one of
+    its prompts, paid for in tokens by every agent.
+    """
+    tasks = group.tasks
+    if len(tasks) <= SIBLINGS_SHOWN + 1:
+        shown = [t for t in tasks if t.id != task.id]
+    else:
+        at = next((i for i, t in enumerate(tasks) if t.id == task.id), 0)
+        start = max(0, min(at - SIBLINGS_SHOWN // 2, len(tasks) - SIBLINGS_SHOWN - 1))
+        shown = [t for t in tasks[start : start + SIBLINGS_SHOWN + 1] if t.id != task.id]
+    lines = [f"- {t.id}: {t.title}" for t in shown[:SIBLINGS_SHOWN]]
+    more = len(tasks) - 1 - len(lines)
+    if more > 0:
+        lines.append(f"- ... and {more} more, listed in {roadmap_path}")
+    return "\n".join(lines) or "(none)"
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
