@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -396,9 +397,17 @@ def _console(file: IO[str], color: bool) -> Console:
 
 
 def _fit(console: Console) -> None:
-    """Follow the terminal's size (rich would ask descriptors pytest may have captured)."""
+    """Follow the terminal's size (rich would ask descriptors pytest may have captured).
+
+    A terminal that reports no size (a pseudo-terminal nobody sized) gets COLUMNS and
+    LINES, else 80x24: at width 0 rich would print nothing at all, our lines included.
+    """
+    size = None
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        console.size = os.get_terminal_size(console.file.fileno())
+        size = os.get_terminal_size(console.file.fileno())
+    if size is None or size.columns <= 0 or size.lines <= 0:
+        size = shutil.get_terminal_size()
+    console.size = size
 
 
 class _LineRouter:

@@ -271,10 +271,13 @@ def test_an_invalid_live_mode_is_a_usage_error(project: Project) -> None:
     result.stderr.fnmatch_lines(["*invalid live view 'sometimes' from roadmap_live in the*"])
 
 
-def _run_in_pty(cwd: Path, argv: list[str], env: dict[str, str], deadline: float) -> bytes:
-    """Run ``argv`` with a 120x40 pseudo-terminal as stdout and stderr; all it printed."""
+def _run_in_pty(
+    cwd: Path, argv: list[str], env: dict[str, str], deadline: float, size: tuple[int, int]
+) -> bytes:
+    """Run ``argv`` with a pseudo-terminal of ``size`` (lines, columns) as stdout and
+    stderr; all it printed."""
     master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
     proc = subprocess.Popen(
         argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave
     )
@@ -302,15 +305,25 @@ def _run_in_pty(cwd: Path, argv: list[str], env: dict[str, str], deadline: float
     return b"".join(chunks)
 
 
-def test_on_a_tty_the_running_task_shows_in_the_live_region(project: Project) -> None:
+@pytest.mark.parametrize(
+    ("size", "args"),
+    [((40, 120), ()), ((0, 0), ("-n", "2"))],
+    ids=["serial", "unsized-terminal-xdist"],
+)
+def test_on_a_tty_the_running_task_shows_in_the_live_region(
+    project: Project, size: tuple[int, int], args: tuple[str, ...]
+) -> None:
+    """A terminal that reports no size (0x0) still gets the region and every line."""
     project.roadmap("# R\n\n## Phase 1: P\n\n### Group A: Base\n- **A1: First task** - x\n")
     agent = project.agent("--sleep", "1", "--stream-json")
-    argv = [sys.executable, "-m", "pytest", "--roadmap", "ROADMAP.md"]
+    argv = [sys.executable, "-m", "pytest", "--roadmap", "ROADMAP.md", *args]
     argv += ["--roadmap-agent-command", agent, "--roadmap-no-push", "--roadmap-stagger", "0"]
     argv += ["-p", "no:cacheprovider", "-p", "no:randomly", "--roadmap-live", "auto"]
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "ROADMAP_LIVE")}
-    env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
-    out = _run_in_pty(project.path, argv, env, time.monotonic() + 90).decode("utf-8", "replace")
+    dropped = ("CI", "ROADMAP_LIVE", "COLUMNS", "LINES")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env.update(TERM="xterm-256color")
+    deadline = time.monotonic() + 90
+    out = _run_in_pty(project.path, argv, env, deadline, size).decode("utf-8", "replace")
     assert "\x1b[" in out  # rich drew (and erased) a region
     plain = ANSI.sub("", out).replace("\r", "")
     assert re.search(r"A1\s+First task\s+\d+s", plain), plain
