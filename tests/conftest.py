@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,16 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout
 
 
+def path_without(tmp_path_factory: pytest.TempPathFactory, *programs: str) -> str:
+    """A PATH holding only git and sh (minus ``programs``): no claude, codex or npm."""
+    folder = tmp_path_factory.mktemp("bin")
+    for name in ("git", "sh"):
+        found = shutil.which(name)
+        if name not in programs and found is not None:
+            (folder / name).symlink_to(found)
+    return str(folder)
+
+
 class Project:
     """A pytester directory that is a git repository holding a roadmap."""
 
@@ -75,8 +86,10 @@ class Project:
         agent: str | None = None,
         plan: dict[str, list[str]] | None = None,
         timeout: float = 120,
+        push: bool = False,
     ) -> pytest.RunResult:
-        """``pytest --roadmap ROADMAP.md`` in a subprocess, with the fake agent."""
+        """``pytest --roadmap ROADMAP.md`` in a subprocess, with the fake agent; it pushes
+        only with ``push``."""
         env = {"FAKE_AGENT_RECORD": str(self.record)}
         if plan is not None:
             env["FAKE_AGENT_PLAN"] = json.dumps(plan)
@@ -89,7 +102,7 @@ class Project:
                 "ROADMAP.md",
                 "--roadmap-agent-command",
                 agent or self.agent(),
-                "--roadmap-no-push",
+                *([] if push else ["--roadmap-no-push"]),
                 "--roadmap-stagger",  # staggering is tested on its own
                 "0",
                 "-p",

@@ -19,6 +19,7 @@ from pytest_roadmap.agents import PRESETS
 from pytest_roadmap.agents import CodexEvents
 
 from .conftest import Project
+from .conftest import path_without
 
 TWO_TASKS = "## Phase 1: Solo\n\n### Group A: Only\n- **A1: First** - one\n- **A2: Second** - two\n"
 
@@ -166,20 +167,6 @@ def codex_runs(record: Path) -> list[dict[str, Any]]:
     if not record.exists():
         return []
     return [json.loads(line) for line in record.read_text().splitlines() if line]
-
-
-def path_without(tmp_path_factory: pytest.TempPathFactory, *programs: str) -> str:
-    """A PATH with only git and sh (minus ``programs``): no claude, no codex."""
-    folder = tmp_path_factory.mktemp("bin")
-    for name in ("git", "sh"):
-        if name not in programs:
-            target = next(
-                os.path.join(d, name)
-                for d in os.environ["PATH"].split(os.pathsep)
-                if os.path.exists(os.path.join(d, name))
-            )
-            (folder / name).symlink_to(target)
-    return str(folder)
 
 
 # -- the hook ----------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ push tests push to a bare repository next to it (``git init --bare``).
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
@@ -86,22 +85,7 @@ def run(
     timeout: float = TIMEOUT,
 ) -> pytest.RunResult:
     """Like ``project.run``, but it pushes unless ``push`` is False."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FAKE_AGENT_RECORD", str(project.record))
-        if plan is not None:
-            mp.setenv("FAKE_AGENT_PLAN", json.dumps(plan))
-        mp.delenv("PYTEST_ADDOPTS", raising=False)
-        return project.pytester.runpytest_subprocess(
-            "--roadmap",
-            "ROADMAP.md",
-            "--roadmap-agent-command",
-            agent or project.agent(),
-            "-p",
-            "no:randomly",
-            *([] if push else ["--roadmap-no-push"]),
-            *args,
-            timeout=timeout,
-        )
+    return project.run(*args, agent=agent, plan=plan, timeout=timeout, push=push)
 
 
 def with_remote(project: Project, text: str = TWO_GROUPS) -> Path:

@@ -10,6 +10,7 @@ import pytest
 
 from .conftest import Project
 from .conftest import git
+from .conftest import path_without
 
 
 def collected(result: pytest.RunResult) -> list[str]:
@@ -169,25 +170,11 @@ def test_bad_timeout_names_its_source(project: Project, monkeypatch: pytest.Monk
     )
 
 
-def _path_without(tmp_path_factory: pytest.TempPathFactory, *programs: str) -> str:
-    """A PATH with python and git but not ``programs``."""
-    folder = tmp_path_factory.mktemp("bin")
-    for name in ("git", "sh"):
-        if name not in programs:
-            target = next(
-                os.path.join(d, name)
-                for d in os.environ["PATH"].split(os.pathsep)
-                if os.path.exists(os.path.join(d, name))
-            )
-            (folder / name).symlink_to(target)
-    return str(folder)
-
-
 def test_claude_not_found(
     project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     project.roadmap()
-    monkeypatch.setenv("PATH", _path_without(tmp_path_factory, "claude"))
+    monkeypatch.setenv("PATH", path_without(tmp_path_factory, "claude"))
     result = project.pytester.runpytest_subprocess("--roadmap", "ROADMAP.md", timeout=60)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -203,7 +190,7 @@ def test_dry_run_needs_no_agent_and_changes_no_file(
     project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     project.roadmap()
-    monkeypatch.setenv("PATH", _path_without(tmp_path_factory, "claude"))
+    monkeypatch.setenv("PATH", path_without(tmp_path_factory, "claude"))
     result = project.pytester.runpytest_subprocess(
         "--roadmap", "ROADMAP.md", "--roadmap-dry-run", "-p", "no:cacheprovider", timeout=60
     )
@@ -244,7 +231,7 @@ def test_npm_gates_need_npm(
 ) -> None:
     project.roadmap()
     (project.path / "package.json").write_text('{"scripts": {"test": "echo ok"}}')
-    path = _path_without(tmp_path_factory, "npm")
+    path = path_without(tmp_path_factory, "npm")
     monkeypatch.setenv("PATH", path)
     result = project.run()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
