@@ -14,7 +14,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from pytest_roadmap.roadmap import Group
 from pytest_roadmap.roadmap import Phase
 from pytest_roadmap.roadmap import Roadmap
 from pytest_roadmap.roadmap import Task
+from pytest_roadmap.state import atomic_write
 
 KEEP = 4  # entries kept: a few roadmaps, or versions of one, in the same project
 SUFFIX = ".json"
@@ -49,14 +49,7 @@ class ParsedCache:
         except (TypeError, ValueError):  # front matter YAML gave a value JSON cannot hold
             return
         with contextlib.suppress(OSError):
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                os.replace(tmp, self._path(data, name))
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            atomic_write(self._path(data, name), text, durable=False)
             self._prune()
 
     def _path(self, data: bytes, name: str) -> Path:
