@@ -114,12 +114,9 @@ def siblings(group: Group, task: Task, roadmap_path: str) -> str:
     its prompts, paid for in tokens by every agent.
     """
     tasks = group.tasks
-    if len(tasks) <= SIBLINGS_SHOWN + 1:
-        shown = [t for t in tasks if t.id != task.id]
-    else:
-        at = next((i for i, t in enumerate(tasks) if t.id == task.id), 0)
-        start = max(0, min(at - SIBLINGS_SHOWN // 2, len(tasks) - SIBLINGS_SHOWN - 1))
-        shown = [t for t in tasks[start : start + SIBLINGS_SHOWN + 1] if t.id != task.id]
+    at = next((i for i, t in enumerate(tasks) if t.id == task.id), 0)
+    start = max(0, min(at - SIBLINGS_SHOWN // 2, len(tasks) - SIBLINGS_SHOWN - 1))
+    shown = [t for t in tasks[start : start + SIBLINGS_SHOWN + 1] if t.id != task.id]
     lines = [f"- {t.id}: {t.title}" for t in shown[:SIBLINGS_SHOWN]]
     more = len(tasks) - 1 - len(lines)
     if more > 0:
