@@ -20,6 +20,7 @@ from pytest_roadmap import agents
 from pytest_roadmap import gates
 from pytest_roadmap import gitops
 from pytest_roadmap import remote
+from pytest_roadmap import segments
 from pytest_roadmap import stagger
 from pytest_roadmap import worktrees
 from pytest_roadmap.context import RoadmapRun
@@ -236,17 +237,24 @@ class TaskItem(_StepMixin, pytest.Item):
         cost, attempt = 0.0, 0
         while True:
             if is_worker(self.config):
-                stagger.wait_for_slot(settings.log_dir, settings.stagger)
+                waited = stagger.wait_for_slot(settings.log_dir, settings.stagger)
+                if waited > 0:
+                    now = time.time()
+                    segments.record(self, "stagger_wait", now - waited, now)
+            started = time.time()
             result = agent.run_agent(command, log, settings.task_timeout)
             cost += result.cost_usd or 0.0
             failure = result.failure(step.task.id, settings.task_timeout)
+            note = failure.reason if failure is not None else "passed"
+            segments.record(self, "agent", started, time.time(), note)
             if failure is None or failure.systemic or not result.transient:
                 break
             if attempt >= settings.retries:
                 break
             attempt += 1
             self.user_properties.append((f"retry_{attempt}_reason", failure.reason))
-            time.sleep(settings.retry_backoff * 2 ** (attempt - 1))
+            with segments.span(self, "retry_wait"):
+                time.sleep(settings.retry_backoff * 2 ** (attempt - 1))
             if result.session_id:
                 prompt = self.continue_prompt(result.session_id, failure.reason)
                 command = agents.command_for(
@@ -431,7 +439,8 @@ class GateItem(_StepMixin, pytest.Function):
     def check(self, commands: list[str], log: Path) -> gates.CommandResult | None:
         """Run the gate's commands once; the failing one, or None when all passed."""
         settings = self.run.settings
-        results = gates.run_gate(commands, settings.project_dir, log, settings.task_timeout)
+        with segments.span(self, "gate"):
+            results = gates.run_gate(commands, settings.project_dir, log, settings.task_timeout)
         for index, result in enumerate(results, 1):
             self.user_properties.append((f"gate_exit_{index}", result.exit_code))
             self.user_properties.append((f"gate_duration_{index}", round(result.duration, 3)))
@@ -509,8 +518,11 @@ class GateItem(_StepMixin, pytest.Function):
         fix_step = Step("task", step.phase, step.group, fixer, step.ordinal)
         log = log_path(self.run, step, f"fix{attempt}")
         command = agents.command_for(self.config, fix_step, prompt, log)
+        started = time.time()
         result = agent.run_agent(command, log, settings.task_timeout)
         failure = result.failure(fixer.id, settings.task_timeout)
+        note = f"{fixer.id} ({why}): {failure.reason if failure else 'ok'}"
+        segments.record(self, "repair", started, time.time(), note)
         self.user_properties.append((f"fix_{attempt}_for", why))
         self.user_properties.append((f"fix_{attempt}_log", _relative(log, settings.project_dir)))
         self.user_properties.append((f"fix_{attempt}_outcome", failure.reason if failure else "ok"))

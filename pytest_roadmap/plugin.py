@@ -233,6 +233,19 @@ def pytest_collection_modifyitems(
     items.append(PadItem.from_parent(file_node, name=PAD_NAME))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """The call report of a roadmap item carries the spans of its timeline."""
+    report = yield
+    if call.when == "call" and active(item.config):
+        from pytest_roadmap.segments import attach
+
+        attach(item, report)
+    return report
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     """The dispatch pad does nothing and reports nothing."""

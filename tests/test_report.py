@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -389,3 +390,32 @@ def test_status_counts_groups_the_history_completed(project: Project) -> None:
             "    A1 * complete (group)",
         ]
     )
+
+
+def test_call_reports_carry_the_timeline_spans_across_xdist(project: Project) -> None:
+    """Each task's call report has its agent attempts as spans; under
+    xdist they reach the controller's hooks as an attribute of the report."""
+    project.roadmap()
+    project.pytester.makeconftest(
+        """
+import json
+from pytest_roadmap.segments import of_report
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and hasattr(report, "node"):  # the controller's copy
+        spans = [[s.kind, s.note, s.end >= s.start] for s in of_report(report)]
+        with open("spans.jsonl", "a") as f:
+            f.write(json.dumps([report.nodeid, spans]) + "\\n")
+"""
+    )
+    counter = project.path.parent / "b1-counter"
+    plan = {"B1": ["--fail-first", "1", "--counter", str(counter)]}
+    result = project.run("-n", "2", "--roadmap-no-gates", "--roadmap-no-commit", plan=plan)
+    assert result.ret == 1, result.stdout.str()  # B1 failed once, not transient: not retried
+    rows = [json.loads(line) for line in (project.path / "spans.jsonl").read_text().splitlines()]
+    by_id = {nodeid.split("::", 1)[1]: spans for nodeid, spans in rows}
+    assert by_id["phase1::groupA::A1"] == [["agent", "passed", True]]
+    assert by_id["phase1::groupA::A2"] == [["agent", "passed", True]]
+    [[kind, note, ordered]] = by_id["phase1::groupB::B1"]
+    assert (kind, ordered) == ("agent", True)
+    assert note.startswith("agent exited with code 1"), note
