@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # kept out of start-up: pytest imports this module in every s
     from pytest_roadmap.plan import Progress
     from pytest_roadmap.plan import Step
     from pytest_roadmap.roadmap import Roadmap
+    from pytest_roadmap.segments import Segment
     from pytest_roadmap.settings import Settings
     from pytest_roadmap.state import TaskRecords
 
@@ -29,6 +30,10 @@ class RoadmapRun:
     steps: dict[str, Step] = field(default_factory=dict)
     #: per-task records of earlier runs (read anywhere, written by the controller only)
     records: TaskRecords | None = None
+    #: the controller's run-wide waits, in the order they began: a pause for a usage limit
+    #: (kind ``limit_wait``), agents held back for memory (``memory_wait``); an ongoing
+    #: wait ends when it is expected to end, and is replaced by its real span once known
+    waits: list[Segment] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.steps = self.plan.by_local_id()
