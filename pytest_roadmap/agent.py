@@ -1,10 +1,10 @@
-"""Run one coding agent as a subprocess: log, timeout, process-tree kill, stream-json reading.
+"""Run one coding agent as a subprocess: log, timeouts, process-tree kill.
 
 No pytest here. :func:`run_agent` starts the agent in its own session (process
-group), copies everything it prints to a log file, keeps a bounded tail, reads
-Claude Code's ``stream-json`` events when asked to, and kills the whole process
-tree on timeout or interrupt. :meth:`AgentResult.failure` turns the outcome into
-one user-facing line and says whether every other task would fail the same way.
+group), copies everything it prints to a log file, keeps a bounded tail, feeds its
+output to an :class:`~pytest_roadmap.stream.EventStream` when it speaks stream-json,
+and kills the whole process tree on timeout or interrupt. What the agent said, and
+the outcome it adds up to, is :mod:`pytest_roadmap.stream`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import json
 import math
 import os
 import shlex
@@ -23,7 +22,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,41 +31,28 @@ from typing import Any
 
 import psutil
 
+from pytest_roadmap.stream import NOT_FOUND_EXIT
+from pytest_roadmap.stream import AgentResult
+from pytest_roadmap.stream import EventStream
+from pytest_roadmap.stream import EventTranslator
+from pytest_roadmap.stream import StreamState
+from pytest_roadmap.stream import one_line
+
 __all__ = [
-    "FAILURE_KIND",
     "AgentCommand",
-    "AgentFailure",
-    "AgentResult",
-    "EventTranslator",
     "child_env",
     "interrupted_result",
     "kill_tree",
     "run_agent",
 ]
 
-NOT_FOUND_EXIT = 127
-#: HTTP statuses of the API worth a retry: rate limited, server errors, overloaded
-TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 TAIL_BYTES = 8 * 1024
 TAIL_LINES = 40
-MAX_LINE = 1024 * 1024
 CHUNK = 64 * 1024
-REASON_MAX = 300
 INTERRUPT_GRACE = 2.0
 JOIN_TIMEOUT = 5.0
 NESTING_VARS = ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT")
-ROOT_REFUSAL = "cannot be used with root/sudo privileges"
-ROOT_REASON = (
-    "Claude Code refuses --permission-mode bypassPermissions as root: set IS_SANDBOX=1 in the "
-    "environment or choose another permission mode in roadmap_claude_args"
-)
-LOGIN_NEEDLES = ("Not logged in", "Invalid API key")
 EventCallback = Callable[[Mapping[str, Any]], None]
-#: maps another agent's JSON event to the stream-json event it stands for, or None to drop it;
-#: a translated error result may add ``FAILURE_KIND``: "systemic" (every task would fail
-#: alike: never retried, stops the run) or "transient" (worth a retry)
-EventTranslator = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
-FAILURE_KIND = "failure_kind"
 
 
 @dataclass(frozen=True)
@@ -81,190 +66,6 @@ class AgentCommand:
     reads_stream_json: bool
     #: with ``reads_stream_json``: for agents whose JSON lines are not Claude Code's
     translate_event: EventTranslator | None = None
-
-
-@dataclass(frozen=True)
-class AgentFailure:
-    """Why a run failed, in one line; ``systemic`` when every other task would fail alike."""
-
-    reason: str
-    systemic: bool
-
-
-@dataclass(frozen=True)
-class AgentResult:
-    """What happened to one agent run."""
-
-    exit_code: int | None
-    timed_out: bool
-    interrupted: bool
-    duration: float
-    log_path: Path
-    tail: str
-    result_event: Mapping[str, Any] | None = None
-    last_activity: str = ""
-    turns: int = 0
-    api_errors: tuple[int, ...] = ()
-    init_session_id: str | None = None
-    launch_error: str | None = None
-
-    @property
-    def cost_usd(self) -> float | None:
-        """``total_cost_usd`` of the result event."""
-        value = self._result_field("total_cost_usd")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        return None
-
-    @property
-    def session_id(self) -> str | None:
-        """Session id from the result event, else from the ``system``/``init`` event."""
-        value = self._result_field("session_id")
-        return value if isinstance(value, str) else self.init_session_id
-
-    @property
-    def num_turns(self) -> int | None:
-        """``num_turns`` of the result event."""
-        value = self._result_field("num_turns")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-    @property
-    def result_text(self) -> str | None:
-        """``result`` of the result event, else its ``errors`` (as error_max_turns has)."""
-        value = self._result_field("result")
-        if isinstance(value, str):
-            return value
-        return _joined_errors(self._result_field("errors")) or None
-
-    @property
-    def is_error(self) -> bool:
-        """The result event reports an error (``is_error`` or an ``error_*`` subtype)."""
-        if self.result_event is None:
-            return False
-        subtype = self._result_field("subtype")
-        return self._result_field("is_error") is True or (
-            isinstance(subtype, str) and subtype.startswith("error_")
-        )
-
-    @property
-    def ok(self) -> bool:
-        """Exit code 0, not timed out or interrupted, and no error in the result event."""
-        return (
-            self.exit_code == 0
-            and not self.timed_out
-            and not self.interrupted
-            and not self.is_error
-        )
-
-    @property
-    def transient(self) -> bool:
-        """A failure worth retrying: the API was overloaded or rate limited, or the agent
-        was killed by a signal before its first turn."""
-        if self.ok or self.timed_out or self.interrupted or self.launch_error:
-            return False
-        kind = self._declared_kind()
-        if kind is not None:
-            return kind == "transient"
-        status = self._result_field("api_error_status")
-        if isinstance(status, int) and status in TRANSIENT_STATUS:
-            return True
-        if self.result_event is None and self.api_errors:
-            return self.api_errors[-1] in TRANSIENT_STATUS
-        crashed = self.exit_code is not None and self.exit_code < 0
-        return crashed and self.result_event is None and self.turns == 0
-
-    def failure(self, task_id: str, timeout: float) -> AgentFailure | None:
-        """Classify a failed run; ``None`` when :attr:`ok`."""
-        if self.timed_out:
-            reason = f"Task {task_id} timed out after {timeout:g}s"
-            if self.api_errors:  # the CLI was retrying the API when time ran out
-                reason += (
-                    f" while the API kept failing (HTTP {self.api_errors[-1]}, "
-                    f"{len(self.api_errors)} retries in the log)"
-                )
-            return AgentFailure(reason, systemic=False)
-        if self.interrupted:
-            return AgentFailure(f"Task {task_id} was interrupted", systemic=False)
-        if self.ok:
-            return None
-        return (
-            self._launch_failure()
-            or self._root_failure()
-            or self._declared_failure()
-            or self._login_failure()
-            or self._error_event_failure()
-            or self._exit_failure()
-        )
-
-    def _result_field(self, key: str) -> Any:
-        return None if self.result_event is None else self.result_event.get(key)
-
-    def _texts(self) -> list[str]:
-        """Texts to search for known messages: the result text, or the tail without one."""
-        if self.result_event is not None:
-            return [self.result_text or ""]
-        return [self.tail]
-
-    def _launch_failure(self) -> AgentFailure | None:
-        if self.launch_error is not None:
-            return AgentFailure(self.launch_error, systemic=True)
-        if self.exit_code == NOT_FOUND_EXIT:
-            return AgentFailure(
-                _suffixed(
-                    f"agent exited with code {NOT_FOUND_EXIT} (command not found)", self.tail
-                ),
-                systemic=True,
-            )
-        return None
-
-    def _root_failure(self) -> AgentFailure | None:
-        if any(ROOT_REFUSAL in text for text in self._texts()):
-            return AgentFailure(ROOT_REASON, systemic=True)
-        return None
-
-    def _declared_kind(self) -> str | None:
-        """``FAILURE_KIND`` of an error result: "systemic", "transient" or None."""
-        kind = self._result_field(FAILURE_KIND) if self.is_error else None
-        return kind if kind in ("systemic", "transient") else None
-
-    def _declared_failure(self) -> AgentFailure | None:
-        if self._declared_kind() != "systemic":
-            return None
-        return AgentFailure(_one_line(self.result_text or "the agent reported an error"), True)
-
-    def _login_failure(self) -> AgentFailure | None:
-        for text in self._texts():
-            line = _line_with(text, LOGIN_NEEDLES)
-            if line:
-                return AgentFailure(_one_line(f"Claude Code is not logged in ({line})"), True)
-        if self._result_field("api_error_status") == 401 or 401 in self.api_errors:
-            detail = self.result_text or "the API answered 401 Unauthorized"
-            return AgentFailure(_one_line(f"Claude Code is not logged in ({detail})"), True)
-        return None
-
-    def _error_event_failure(self) -> AgentFailure | None:
-        if not self.is_error:
-            return None
-        subtype = self._result_field("subtype")
-        text = self.result_text
-        if isinstance(subtype, str) and subtype and subtype != "success":
-            reason = f"{subtype}: {text}" if text else subtype
-        else:
-            reason = text or "the agent reported an error"
-        return AgentFailure(_one_line(reason), systemic=False)
-
-    def _exit_failure(self) -> AgentFailure:
-        code = self.exit_code
-        if code is None:
-            return AgentFailure("agent did not finish", systemic=False)
-        if code < 0:
-            return AgentFailure(f"agent was killed by signal {_signal_name(-code)}", False)
-        prefix = f"agent exited with code {code}"
-        if self.result_event is not None:  # the last line is that event's JSON: say its text
-            return AgentFailure(
-                _one_line(f"{prefix}: {self.result_text or ''}".rstrip(": ")), False
-            )
-        return AgentFailure(_suffixed(prefix, self.tail), False)
 
 
 def child_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
@@ -509,7 +310,7 @@ def _launch_failed(
     elif isinstance(exc, PermissionError):
         reason = f"agent command not executable: {argv0}"
     else:
-        reason = _one_line(f"cannot start agent {argv0}: {exc}")
+        reason = one_line(f"cannot start agent {argv0}: {exc}")
     log.note(f"=== roadmap agent end: {reason}")
     return AgentResult(
         exit_code=NOT_FOUND_EXIT,
@@ -594,134 +395,6 @@ class _Log:
         self.write(text.encode("utf-8", "replace") + b"\n", own_line=True)
 
 
-class _LineSplitter:
-    """Split a byte stream into the lines that start with ``{``; drop lines over ``limit``."""
-
-    def __init__(self, limit: int = MAX_LINE) -> None:
-        self._limit = limit
-        self._buf = bytearray()
-        self._overflow = False
-
-    def feed(self, data: bytes) -> list[bytes]:
-        *complete, rest = data.split(b"\n")
-        lines: list[bytes] = []
-        for part in complete:
-            if not self._overflow and len(self._buf) + len(part) <= self._limit:
-                line = bytes(self._buf) + part if self._buf else part
-                if line.startswith(b"{"):
-                    lines.append(line)
-            self._buf.clear()
-            self._overflow = False
-        self._keep(rest)
-        return lines
-
-    def close(self) -> list[bytes]:
-        """The last line, when the stream did not end with a newline."""
-        line = b"" if self._overflow else bytes(self._buf)
-        self._buf.clear()
-        return [line] if line.startswith(b"{") else []
-
-    def _keep(self, part: bytes) -> None:
-        if self._overflow:
-            return
-        if len(self._buf) + len(part) > self._limit:
-            self._overflow = True
-            self._buf.clear()
-        else:
-            self._buf += part
-
-
-class StreamState:
-    """What we learn from stream-json events."""
-
-    def __init__(self) -> None:
-        self.result_event: Mapping[str, Any] | None = None
-        self.init_session_id: str | None = None
-        self.last_activity = ""
-        self.turns = 0
-        self.api_errors: list[int] = []
-
-    def update(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "result":
-            self.result_event = event
-        elif kind == "system":
-            self._system(event)
-        elif kind == "assistant":
-            self.turns += 1
-            self._assistant(event.get("message"))
-
-    def _system(self, event: Mapping[str, Any]) -> None:
-        subtype = event.get("subtype")
-        session = event.get("session_id")
-        if subtype == "init" and self.init_session_id is None and isinstance(session, str):
-            self.init_session_id = session
-        status = event.get("error_status")
-        if subtype == "api_retry" and isinstance(status, int) and not isinstance(status, bool):
-            self.api_errors.append(status)
-
-    def _assistant(self, message: Any) -> None:
-        content = message.get("content") if isinstance(message, dict) else None
-        for block in content if isinstance(content, list) else ():
-            if not isinstance(block, dict):
-                continue
-            if block.get("type") == "tool_use" and isinstance(block.get("name"), str):
-                self.last_activity = block["name"]
-            elif block.get("type") in ("text", "thinking"):
-                self.last_activity = block["type"]
-
-    def result(self, **fields: Any) -> AgentResult:
-        return AgentResult(
-            result_event=self.result_event,
-            last_activity=self.last_activity,
-            turns=self.turns,
-            api_errors=tuple(self.api_errors),
-            init_session_id=self.init_session_id,
-            **fields,
-        )
-
-
-class EventStream:
-    """Bytes of stream-json in; events out: complete JSON lines, translated when the agent's
-    events are not Claude Code's, each also learnt by :attr:`state`."""
-
-    def __init__(self, translate: EventTranslator | None = None) -> None:
-        self.state = StreamState()
-        self.translate_error = ""  # the first exception the translator raised
-        self._lines = _LineSplitter()
-        self._translate = translate
-
-    def feed(self, data: bytes) -> list[Mapping[str, Any]]:
-        """The events completed by ``data``."""
-        return self._events(self._lines.feed(data))
-
-    def close(self) -> list[Mapping[str, Any]]:
-        """The event of a last line without a newline, if any."""
-        return self._events(self._lines.close())
-
-    def _events(self, lines: Iterable[bytes]) -> list[Mapping[str, Any]]:
-        events = []
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except (ValueError, RecursionError):
-                continue
-            if isinstance(event, dict) and self._translate is not None:
-                event = self._translated(event)
-            if isinstance(event, Mapping):
-                self.state.update(event)
-                events.append(event)
-        return events
-
-    def _translated(self, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        assert self._translate is not None
-        try:
-            return self._translate(event)
-        except Exception as exc:  # a broken translator must not stop the reading
-            self.translate_error = self.translate_error or _one_line(repr(exc))
-            return None
-
-
 class _Reader(threading.Thread):
     """Drain the agent's stdout into the log, a bounded tail and (optionally) the event parser."""
 
@@ -788,7 +461,7 @@ class _Reader(threading.Thread):
             try:
                 self._on_event(event)
             except Exception as exc:  # a broken callback must not stop the draining
-                self._callback_error = self._callback_error or _one_line(repr(exc))
+                self._callback_error = self._callback_error or one_line(repr(exc))
 
 
 # -- killing -----------------------------------------------------------------------------------
@@ -854,47 +527,6 @@ def _running(proc: psutil.Process) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-# -- text --------------------------------------------------------------------------------------
-
-
-def _one_line(text: str, limit: int = REASON_MAX) -> str:
-    """Collapse whitespace runs (newlines included) to single spaces; cap the length."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def _suffixed(prefix: str, tail: str) -> str:
-    last = _last_line(tail)
-    return _one_line(f"{prefix}: {last}" if last else prefix)
-
-
-def _line_with(text: str, needles: Iterable[str]) -> str:
-    """The last line of ``text`` that contains one of ``needles``, stripped; '' if none."""
-    needles = tuple(needles)
-    for line in reversed(text.splitlines()):
-        if any(needle in line for needle in needles):
-            return line.strip()
-    return ""
-
-
-def _joined_errors(errors: Any) -> str:
-    if isinstance(errors, list):
-        return "; ".join(str(error) for error in errors)
-    return ""
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 def _now() -> str:

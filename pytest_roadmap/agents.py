@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 
 from pytest_roadmap import commands
-from pytest_roadmap.agent import FAILURE_KIND
-from pytest_roadmap.agent import TRANSIENT_STATUS
 from pytest_roadmap.agent import AgentCommand
 from pytest_roadmap.commands import task_env
 from pytest_roadmap.context import run_key
 from pytest_roadmap.plan import Step
 from pytest_roadmap.settings import AGENT_PRESETS
 from pytest_roadmap.settings import Settings
+from pytest_roadmap.stream import FAILURE_KIND
+from pytest_roadmap.stream import TRANSIENT_STATUS
 
 __all__ = [
     "AGENT_PRESETS",

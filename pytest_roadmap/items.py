@@ -42,6 +42,8 @@ from pytest_roadmap.roadmap import Phase
 from pytest_roadmap.roadmap import Task
 from pytest_roadmap.settings import Settings
 from pytest_roadmap.state import task_digest
+from pytest_roadmap.stream import AgentFailure
+from pytest_roadmap.stream import AgentResult
 
 _T = TypeVar("_T")
 #: seconds pytest-timeout waits beyond the task timeout before it steps in
@@ -226,7 +228,7 @@ class TaskItem(_StepMixin, pytest.Item):
 
     def run_with_retries(
         self, command: agent.AgentCommand, log: Path
-    ) -> tuple[agent.AgentResult, agent.AgentFailure | None]:
+    ) -> tuple[AgentResult, AgentFailure | None]:
         """Run the agent; retry transient failures with exponential backoff.
 
         A retry continues the failed attempt's session when the agent reported one.
@@ -334,7 +336,7 @@ class TaskItem(_StepMixin, pytest.Item):
         return workspace
 
 
-def _result_properties(result: agent.AgentResult, project_dir: Path) -> list[tuple[str, object]]:
+def _result_properties(result: AgentResult, project_dir: Path) -> list[tuple[str, object]]:
     props: list[tuple[str, object]] = [
         ("log", _relative(result.log_path, project_dir)),
         ("exit_code", result.exit_code),

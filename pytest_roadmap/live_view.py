@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from rich.console import Group
     from rich.live import Live
 
-    from pytest_roadmap.agent import EventTranslator
-    from pytest_roadmap.agent import StreamState
     from pytest_roadmap.context import RoadmapRun
     from pytest_roadmap.plan import Step
+    from pytest_roadmap.stream import EventTranslator
+    from pytest_roadmap.stream import StreamState
 
 REFRESH_PER_SECOND = 4
 READ_LIMIT = 256 * 1024  # bytes of one log read per refresh
@@ -101,7 +101,7 @@ class LogTail:
         self._reset()
 
     def _reset(self) -> None:
-        from pytest_roadmap.agent import EventStream
+        from pytest_roadmap.stream import EventStream
 
         self._stream = EventStream(self.translator() if self.translator is not None else None)
         self.offset = 0

@@ -16,14 +16,14 @@ from typing import Any
 import psutil
 import pytest
 
-from pytest_roadmap.agent import ROOT_REASON
 from pytest_roadmap.agent import AgentCommand
-from pytest_roadmap.agent import AgentResult
 from pytest_roadmap.agent import _launch
 from pytest_roadmap.agent import _setpriv
 from pytest_roadmap.agent import child_env
 from pytest_roadmap.agent import interrupted_result
 from pytest_roadmap.agent import run_agent
+from pytest_roadmap.stream import ROOT_REASON
+from pytest_roadmap.stream import AgentResult
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 SECRET = "sk-ant-do-not-log-me"

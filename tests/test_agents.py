@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from pytest_roadmap.agent import AgentCommand
-from pytest_roadmap.agent import AgentResult
 from pytest_roadmap.agent import run_agent
 from pytest_roadmap.agents import AGENT_PRESETS
 from pytest_roadmap.agents import PRESETS
 from pytest_roadmap.agents import CodexEvents
+from pytest_roadmap.stream import AgentResult
 
 from .conftest import Project
 from .conftest import path_without
