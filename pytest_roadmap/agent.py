@@ -31,6 +31,7 @@ from typing import Any
 
 import psutil
 
+from pytest_roadmap.limits import UsageLimit
 from pytest_roadmap.stream import NOT_FOUND_EXIT
 from pytest_roadmap.stream import AgentResult
 from pytest_roadmap.stream import EventStream
@@ -88,14 +89,20 @@ def run_agent(
     *,
     on_event: EventCallback | None = None,
     kill_grace: float = 5.0,
+    idle_timeout: float = 0.0,
+    on_limit_warning: Callable[[UsageLimit], None] | None = None,
 ) -> AgentResult:
     """Run ``cmd`` to completion, timeout or interrupt; append all its output to ``log_path``.
 
-    ``timeout`` <= 0 or infinite means no limit. On timeout the whole process tree
-    is killed (SIGTERM, ``kill_grace`` seconds, SIGKILL). An exception arriving
-    while waiting (KeyboardInterrupt...) kills the tree too and is re-raised with
-    the partial result attached (see :func:`interrupted_result`). ``on_event`` is
-    called from a reader thread for every stream-json event.
+    ``timeout`` <= 0 or infinite means no limit. The whole process tree is killed
+    (SIGTERM, ``kill_grace`` seconds, SIGKILL) on timeout, after ``idle_timeout``
+    seconds without output (0: never; only for agents read as stream-json, which print
+    an event for every message and tool call), and when the stream says the API keeps
+    refusing the credentials. An exception arriving while waiting (KeyboardInterrupt...)
+    kills the tree too and is re-raised with the partial result attached (see
+    :func:`interrupted_result`). ``on_event`` is called from a reader thread for every
+    stream-json event; ``on_limit_warning`` from the calling thread, once, when the
+    stream says the account is close to its usage limit.
     """
     if not cmd.argv:
         raise ValueError("AgentCommand.argv is empty")
@@ -111,7 +118,13 @@ def run_agent(
             proc = _spawn(cmd)
         except OSError as exc:
             return _launch_failed(cmd, exc, log, log_path, time.monotonic() - started)
-        return _supervise(proc, cmd, log, log_path, started, timeout, on_event, kill_grace)
+        watch = _Watch(
+            timeout=timeout,
+            idle_timeout=idle_timeout if cmd.reads_stream_json else 0.0,
+            kill_grace=kill_grace,
+            on_limit_warning=on_limit_warning,
+        )
+        return _supervise(proc, cmd, log, log_path, started, watch, on_event)
 
 
 def kill_tree(pid: int, grace: float) -> None:
@@ -208,52 +221,133 @@ def _spawn(cmd: AgentCommand) -> subprocess.Popen[bytes]:
     )
 
 
+@dataclass
+class _Watch:
+    """What ends an agent besides its own exit, and what is learnt while it runs."""
+
+    timeout: float
+    idle_timeout: float
+    kill_grace: float
+    on_limit_warning: Callable[[UsageLimit], None] | None = None
+    timed_out: bool = False
+    stalled: bool = False
+    refused: bool = False
+    warned: bool = False
+    peak_rss: int | None = None
+
+    @property
+    def killed(self) -> bool:
+        """We ended the agent (timeout, silence, refused credentials)."""
+        return self.timed_out or self.stalled or self.refused
+
+
 def _supervise(
     proc: subprocess.Popen[bytes],
     cmd: AgentCommand,
     log: _Log,
     log_path: Path,
     started: float,
-    timeout: float,
+    watch: _Watch,
     on_event: EventCallback | None,
-    kill_grace: float,
 ) -> AgentResult:
     assert proc.stdout is not None
-    reader = _Reader(proc.stdout, log, cmd.reads_stream_json, on_event, cmd.translate_event)
+    wake = threading.Event()
+    reader = _Reader(proc.stdout, log, cmd.reads_stream_json, on_event, cmd.translate_event, wake)
     threads: list[threading.Thread] = []
-    timed_out = False
     try:
         threads.append(reader.start())
         if proc.stdin is not None and (writer := _write_stdin(proc.stdin, cmd.stdin or b"")):
             threads.append(writer)
-        timed_out = _wait(proc, timeout, kill_grace)
+        _wait(proc, reader, wake, watch, started)
     except BaseException as exc:
         with contextlib.suppress(BaseException):  # a second Ctrl-C only skips the grace period
-            kill_tree(proc.pid, min(kill_grace, INTERRUPT_GRACE))
+            kill_tree(proc.pid, min(watch.kill_grace, INTERRUPT_GRACE))
         with contextlib.suppress(BaseException):  # ...but must not stop the kill: kill again
             kill_tree(proc.pid, 0)
-        result = _finish(proc, reader, threads, log, log_path, started, interrupted=True)
+        result = _finish(proc, reader, threads, log, log_path, started, watch, interrupted=True)
         log.note(f"=== roadmap agent end: interrupted ({type(exc).__name__}); killed")
         with contextlib.suppress(Exception):
             exc.agent_result = result  # type: ignore[attr-defined]
         raise
-    result = _finish(proc, reader, threads, log, log_path, started, timed_out=timed_out)
+    result = _finish(proc, reader, threads, log, log_path, started, watch)
     log.note(_end_note(result))
     return result
 
 
-def _wait(proc: subprocess.Popen[bytes], timeout: float, kill_grace: float) -> bool:
-    """Wait for the agent; kill its tree on timeout (True) or its group's orphans on exit."""
-    limit = None if timeout <= 0 or math.isinf(timeout) else timeout
-    if not _exit_event(proc).wait(limit):
-        kill_tree(proc.pid, kill_grace)
-        return True
-    _kill_orphans(proc.pid)
-    return False
+def _wait(
+    proc: subprocess.Popen[bytes],
+    reader: _Reader,
+    wake: threading.Event,
+    watch: _Watch,
+    started: float,
+) -> None:
+    """Wait for the agent to exit, then kill its group's orphans; or end its whole tree on
+    timeout, after ``idle_timeout`` of silence, or when the API keeps refusing it.
+
+    It wakes when the agent exits or the reader learns something (``wake``), when a
+    deadline comes, and once a second to sample the tree's memory; it never polls faster.
+    """
+    exited = _exit_event(proc, wake)
+    deadline = math.inf if watch.timeout <= 0 else started + watch.timeout
+    memory = _Memory(proc.pid, started)
+    while True:
+        wake.clear()
+        if exited.is_set():
+            _kill_orphans(proc.pid)
+            break
+        now = time.monotonic()
+        quiet_until = (
+            reader.last_output + watch.idle_timeout if watch.idle_timeout > 0 else math.inf
+        )
+        watch.refused = reader.state.refused
+        watch.timed_out = now >= deadline
+        watch.stalled = now >= quiet_until
+        if watch.killed:
+            kill_tree(proc.pid, watch.kill_grace)
+            break
+        if reader.state.limit_warning is not None and not watch.warned:
+            watch.warned = True
+            if watch.on_limit_warning is not None:
+                watch.on_limit_warning(reader.state.limit_warning)
+        memory.sample(now)
+        wake.wait(max(0.0, min(deadline, quiet_until, memory.next_at) - now))
+    watch.peak_rss = memory.peak
 
 
-def _exit_event(proc: subprocess.Popen[bytes]) -> threading.Event:
-    """An event set when the agent exits: a blocking waitpid in a thread, no polling.
+class _Memory:
+    """The peak resident memory of a process tree, sampled once a second (not before the
+    first ``FIRST_SAMPLE`` seconds: an agent that ends at once costs nothing)."""
+
+    FIRST_SAMPLE = 0.2
+    INTERVAL = 1.0
+
+    def __init__(self, pid: int, started: float) -> None:
+        self.peak: int | None = None
+        self.next_at = started + self.FIRST_SAMPLE
+        try:
+            self._root: psutil.Process | None = psutil.Process(pid)
+        except psutil.Error:
+            self._root = None
+
+    def sample(self, now: float) -> None:
+        """Take a sample if one is due."""
+        if now < self.next_at or self._root is None:
+            return
+        self.next_at = now + self.INTERVAL
+        total = 0
+        try:
+            procs = [self._root, *self._root.children(recursive=True)]
+        except psutil.Error:
+            return
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        if total and (self.peak is None or total > self.peak):
+            self.peak = total
+
+
+def _exit_event(proc: subprocess.Popen[bytes], wake: threading.Event) -> threading.Event:
+    """An event set when the agent exits (``wake`` too): a blocking waitpid in a thread.
 
     ``Popen.wait(timeout=...)`` polls with sleeps of up to 50 ms, which every task paid.
     """
@@ -262,6 +356,7 @@ def _exit_event(proc: subprocess.Popen[bytes]) -> threading.Event:
     def reap() -> None:
         proc.wait()
         exited.set()
+        wake.set()
 
     threading.Thread(target=reap, name="roadmap-agent-reaper", daemon=True).start()
     return exited
@@ -274,8 +369,8 @@ def _finish(
     log: _Log,
     log_path: Path,
     started: float,
+    watch: _Watch,
     *,
-    timed_out: bool = False,
     interrupted: bool = False,
 ) -> AgentResult:
     """Reap the process, join the I/O threads (bounded) and build the result."""
@@ -288,14 +383,16 @@ def _finish(
             pipe.close()
     if reader.callback_error:
         log.note(f"=== roadmap: on_event callback failed: {reader.callback_error}")
-    killed = timed_out or interrupted
+    killed = watch.killed or interrupted
     return reader.state.result(
         exit_code=None if killed else proc.returncode,
-        timed_out=timed_out,
+        timed_out=watch.timed_out,
         interrupted=interrupted,
         duration=time.monotonic() - started,
         log_path=log_path,
         tail=reader.tail(),
+        stalled_after=watch.idle_timeout if watch.stalled else None,
+        peak_rss=watch.peak_rss,
     )
 
 
@@ -324,7 +421,14 @@ def _launch_failed(
 
 
 def _end_note(result: AgentResult) -> str:
-    what = "timed out; killed" if result.timed_out else f"exit code {result.exit_code}"
+    if result.timed_out:
+        what = "timed out; killed"
+    elif result.stalled_after is not None:
+        what = f"no output for {result.stalled_after:g}s; killed"
+    elif result.exit_code is None:
+        what = "the API refused its credentials again and again; killed"
+    else:
+        what = f"exit code {result.exit_code}"
     return f"=== roadmap agent end: {what} after {result.duration:.1f}s"
 
 
@@ -396,7 +500,11 @@ class _Log:
 
 
 class _Reader(threading.Thread):
-    """Drain the agent's stdout into the log, a bounded tail and (optionally) the event parser."""
+    """Drain the agent's stdout into the log, a bounded tail and (optionally) the event parser.
+
+    It notes when output last came, and sets ``wake`` when the events say something the
+    supervising thread acts on: the credentials refused again, the usage limit close.
+    """
 
     def __init__(
         self,
@@ -405,14 +513,20 @@ class _Reader(threading.Thread):
         parse_json: bool,
         on_event: EventCallback | None,
         translate: EventTranslator | None = None,
+        wake: threading.Event | None = None,
     ) -> None:
         super().__init__(name="roadmap-agent-stdout", daemon=True)
         self._pipe = pipe
         self._log = log
         self._stream = EventStream(translate) if parse_json else None
+        self._state = self._stream.state if self._stream is not None else StreamState()
         self._on_event = on_event
         self._tail = bytearray()
         self._callback_error = ""
+        self._wake = wake
+        self._told = (False, False)  # the news the supervising thread was woken for
+        #: time.monotonic() of the last output
+        self.last_output = time.monotonic()
 
     def start(self) -> _Reader:  # type: ignore[override]
         super().start()
@@ -422,10 +536,15 @@ class _Reader(threading.Thread):
         read = getattr(self._pipe, "read1", self._pipe.read)
         try:
             while chunk := read(CHUNK):
+                self.last_output = time.monotonic()
                 self._log.write(chunk)
                 self._keep_tail(chunk)
                 if self._stream is not None:
                     self._notify(self._stream.feed(chunk))
+                    news = (self._state.refused, self._state.limit_warning is not None)
+                    if news != self._told and self._wake is not None:
+                        self._told = news
+                        self._wake.set()
         except (OSError, ValueError):  # pipe closed under us
             pass
         finally:
@@ -437,7 +556,7 @@ class _Reader(threading.Thread):
     @property
     def state(self) -> StreamState:
         """What the events said (nothing, when the output is not read as events)."""
-        return self._stream.state if self._stream is not None else StreamState()
+        return self._state
 
     @property
     def callback_error(self) -> str:

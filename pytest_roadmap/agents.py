@@ -24,6 +24,7 @@ from pytest_roadmap import commands
 from pytest_roadmap.agent import AgentCommand
 from pytest_roadmap.commands import task_env
 from pytest_roadmap.context import run_key
+from pytest_roadmap.limits import USAGE_LIMIT_ERROR
 from pytest_roadmap.plan import Step
 from pytest_roadmap.settings import AGENT_PRESETS
 from pytest_roadmap.settings import Settings
@@ -80,8 +81,10 @@ CODEX_HIGH_DEMAND = "currently experiencing high demand"
 CODEX_SYSTEMIC_STATUS = frozenset({401, 403})
 #: not logged in: no API key (EnvVarError), an expired or revoked login (RefreshTokenFailed)
 CODEX_LOGIN_NEEDLES = ("missing environment variable: `", "sign in again", "codex login")
-#: the account's usage limit or quota: no retry within minutes helps, nor does another task
-CODEX_LIMIT_NEEDLES = ("hit your usage limit", "quota exceeded", "upgrade to plus")
+#: the account's quota (billing): no retry helps, nor does another task
+CODEX_QUOTA_NEEDLES = ("quota exceeded",)
+#: the plan's usage limit: the run waits for its reset (see pytest_roadmap.limits)
+CODEX_USAGE_LIMIT = "hit your usage limit"
 #: rate limits, overload, a dropped connection or stream: worth a retry
 CODEX_TRANSIENT_NEEDLES = (
     "rate limit",
@@ -230,7 +233,7 @@ class CodexEvents:
     ``--roadmap-resume-sessions`` can continue it with ``codex exec resume <id>``;
     agent messages and actions count as ``assistant`` turns; ``turn.completed`` is a
     success result and ``turn.failed`` an error result whose text is the failure
-    reason, classified by :func:`codex_error_kind` (not logged in, usage limit:
+    reason, classified by :func:`codex_error_kind` (not logged in, quota:
     systemic; rate limits, 5xx, dropped streams: transient). The ``error`` events before
     a ``turn.failed`` are codex's own retries ("Reconnecting... 2/5 (…)"): those with a
     transient HTTP status become ``api_retry`` events. One instance per agent run.
@@ -280,6 +283,8 @@ class CodexEvents:
         login = kind == "systemic" and _is_login(message, status)
         prefix = "Codex is not logged in" if login else "Codex turn failed"
         result = dict(self._result(is_error=True, text=f"{prefix}: {message}"))
+        if CODEX_USAGE_LIMIT in message.casefold():
+            result["api_error"] = USAGE_LIMIT_ERROR
         if status is not None:
             result["api_error_status"] = status
         if kind is not None:
@@ -308,7 +313,7 @@ def codex_error_kind(message: str) -> tuple[str | None, int | None]:
     if status in TRANSIENT_STATUS:
         return "transient", status
     text = message.casefold()
-    if any(needle in text for needle in CODEX_LOGIN_NEEDLES + CODEX_LIMIT_NEEDLES):
+    if any(needle in text for needle in CODEX_LOGIN_NEEDLES + CODEX_QUOTA_NEEDLES):
         return "systemic", status
     if any(needle in text for needle in CODEX_TRANSIENT_NEEDLES):
         return "transient", status

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_roadmap import limits
+from pytest_roadmap.limits import UsageLimit
+
 __all__ = [
     "FAILURE_KIND",
     "NOT_FOUND_EXIT",
@@ -41,6 +44,12 @@ ROOT_REASON = (
     "environment or choose another permission mode in roadmap_claude_args"
 )
 LOGIN_NEEDLES = ("Not logged in", "Invalid API key")
+#: API statuses that refuse the credentials themselves: no retry, nor any other task, helps
+REFUSED_STATUS = frozenset({401, 403})
+#: the CLI's consecutive retries of refused credentials after which the agent is ended:
+#: one refusal followed by success happens (Claude Code 2.1 renews its login and goes on,
+#: measured), two in a row mean the key or login is bad; its third try would come ~3 s in
+REFUSED_AFTER = 2
 #: maps another agent's JSON event to the stream-json event it stands for, or None to drop it;
 #: a translated error result may add ``FAILURE_KIND``: "systemic" (every task would fail
 #: alike: never retried, stops the run) or "transient" (worth a retry)
@@ -72,6 +81,12 @@ class AgentResult:
     api_errors: tuple[int, ...] = ()
     init_session_id: str | None = None
     launch_error: str | None = None
+    #: the idle timeout that ended a silent agent
+    stalled_after: float | None = None
+    #: the usage limit a ``rate_limit_event`` reported as reached
+    limit_event: UsageLimit | None = None
+    #: the highest resident memory of the agent's process tree, in bytes (sampled)
+    peak_rss: int | None = None
 
     @property
     def cost_usd(self) -> float | None:
@@ -125,7 +140,11 @@ class AgentResult:
     def transient(self) -> bool:
         """A failure worth retrying: the API was overloaded or rate limited, or the agent
         was killed by a signal before its first turn."""
+        if self.stalled_after is not None:
+            return not self.interrupted
         if self.ok or self.timed_out or self.interrupted or self.launch_error:
+            return False
+        if self.usage_limit is not None:
             return False
         kind = self._declared_kind()
         if kind is not None:
@@ -138,8 +157,31 @@ class AgentResult:
         crashed = self.exit_code is not None and self.exit_code < 0
         return crashed and self.result_event is None and self.turns == 0
 
+    @property
+    def usage_limit(self) -> UsageLimit | None:
+        """The usage limit that stopped the agent: from its ``rate_limit_event``, or its
+        result's words (or the API error ``usage_limit_reached``); None when none did."""
+        if self.ok or self.interrupted:
+            return None
+        if self.limit_event is not None:
+            text = self.result_text or ""
+            found = limits.from_text(text) if text else None
+            resets = self.limit_event.resets_at or (found.resets_at if found else None)
+            return UsageLimit(self.limit_event.kind, resets, limits.one_line(text))
+        error = self._result_field("api_error")
+        texts = self._texts() if self.is_error or self.result_event is None else []
+        for text in texts:
+            found = limits.from_text(text, error=error if isinstance(error, str) else "")
+            if found is not None:
+                return found
+        return None
+
     def failure(self, task_id: str, timeout: float) -> AgentFailure | None:
         """Classify a failed run; ``None`` when :attr:`ok`."""
+        if self.stalled_after is not None and not self.interrupted:
+            return AgentFailure(
+                f"Task {task_id} stalled: no output for {self.stalled_after:g}s", systemic=False
+            )
         if self.timed_out:
             reason = f"Task {task_id} timed out after {timeout:g}s"
             if self.api_errors:  # the CLI was retrying the API when time ran out
@@ -154,6 +196,7 @@ class AgentResult:
             return None
         return (
             self._launch_failure()
+            or self._limit_failure()
             or self._root_failure()
             or self._declared_failure()
             or self._login_failure()
@@ -182,6 +225,12 @@ class AgentResult:
             )
         return None
 
+    def _limit_failure(self) -> AgentFailure | None:
+        limit = self.usage_limit
+        if limit is None:
+            return None
+        return AgentFailure(one_line(f"{limit.label} reached: {limit.text}".rstrip(": ")), False)
+
     def _root_failure(self) -> AgentFailure | None:
         if any(ROOT_REFUSAL in text for text in self._texts()):
             return AgentFailure(ROOT_REASON, systemic=True)
@@ -202,9 +251,18 @@ class AgentResult:
             line = _line_with(text, LOGIN_NEEDLES)
             if line:
                 return AgentFailure(one_line(f"Claude Code is not logged in ({line})"), True)
-        if self._result_field("api_error_status") == 401 or 401 in self.api_errors:
+        status = self._result_field("api_error_status")
+        refused = status if status in REFUSED_STATUS else None
+        if refused is None and self.api_errors and self.api_errors[-1] in REFUSED_STATUS:
+            refused = self.api_errors[-1]
+        if refused == 401:
             detail = self.result_text or "the API answered 401 Unauthorized"
             return AgentFailure(one_line(f"Claude Code is not logged in ({detail})"), True)
+        if refused == 403:
+            detail = self.result_text or "the API answered 403 Forbidden"
+            return AgentFailure(
+                one_line(f"the API refused Claude Code's credentials ({detail})"), True
+            )
         return None
 
     def _error_event_failure(self) -> AgentFailure | None:
@@ -276,6 +334,16 @@ class StreamState:
         self.last_activity = ""
         self.turns = 0
         self.api_errors: list[int] = []
+        #: consecutive retries of refused credentials (reset by an answer)
+        self.refusals = 0
+        #: the usage limit reached, and the first warning that it is close
+        self.limit: UsageLimit | None = None
+        self.limit_warning: UsageLimit | None = None
+
+    @property
+    def refused(self) -> bool:
+        """The API refused the credentials again and again: nothing more will come."""
+        return self.refusals >= REFUSED_AFTER
 
     def update(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
@@ -285,7 +353,10 @@ class StreamState:
             self._system(event)
         elif kind == "assistant":
             self.turns += 1
+            self.refusals = 0
             self._assistant(event.get("message"))
+        elif kind == "rate_limit_event":
+            self._rate_limit(event)
 
     def _system(self, event: Mapping[str, Any]) -> None:
         subtype = event.get("subtype")
@@ -295,6 +366,16 @@ class StreamState:
         status = event.get("error_status")
         if subtype == "api_retry" and isinstance(status, int) and not isinstance(status, bool):
             self.api_errors.append(status)
+            self.refusals = self.refusals + 1 if status in REFUSED_STATUS else 0
+
+    def _rate_limit(self, event: Mapping[str, Any]) -> None:
+        found = limits.from_rate_limit_event(event)
+        if found is None:
+            return
+        if not found.warning:
+            self.limit = found
+        elif self.limit_warning is None:
+            self.limit_warning = found
 
     def _assistant(self, message: Any) -> None:
         content = message.get("content") if isinstance(message, dict) else None
@@ -313,6 +394,7 @@ class StreamState:
             turns=self.turns,
             api_errors=tuple(self.api_errors),
             init_session_id=self.init_session_id,
+            limit_event=self.limit,
             **fields,
         )
 

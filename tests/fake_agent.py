@@ -14,7 +14,19 @@ then does what its flags say, in this order:
                                   and go on; it outlives us unless the runner kills it
   --output-bytes N                print N bytes of binary junk (invalid UTF-8, long lines)
   --giant-line N                  print one N-byte line starting with '{' and no newline
+  --limit-until EPOCH             while time.time() < EPOCH: meet the account's usage limit the
+                                  way Claude Code 2.1 does (a rate_limit_event "rejected", a
+                                  synthetic turn, an is_error result "You've hit your 5-hour
+                                  limit · resets …"), exit 1
+  --limit-reset VALUE             the reset the limit announces: an epoch, or "none" (default:
+                                  the --limit-until epoch)
+  --limit-form FORM               event (default), old ("Claude AI usage limit reached|<epoch>",
+                                  no event) or text ("You've hit your limit · resets 1:05pm
+                                  (UTC)", no event)
+  --limit-warning EPOCH           first a rate_limit_event "allowed_warning" resetting at EPOCH
+  --allocate MB                   hold MB megabytes of touched memory (with --sleep: meanwhile)
   --sleep S                       sleep S seconds
+  --tick S                        while sleeping: print a stream-json line every S seconds
   --hang                          sleep forever (--ignore-term: ignore SIGTERM too)
   --crash                         SIGKILL ourselves
   --write PATH[=CONTENT]          write a file relative to cwd (default: task id + newline)
@@ -69,6 +81,12 @@ OPTIONS: dict[str, Any] = {
     "giant-line": int,
     "fail-first": int,
     "counter": str,
+    "limit-until": float,
+    "limit-reset": str,
+    "limit-form": str,
+    "limit-warning": float,
+    "allocate": int,
+    "tick": float,
 }
 REPEATABLE: dict[str, Any] = {"write": str, "stdout": str, "stderr": str, "api-retry": int}
 NOT_LOGGED_IN = "Not logged in · Please run /login"
@@ -174,7 +192,7 @@ def result_event(args: argparse.Namespace, started: float, **fields: Any) -> dic
 
 
 def emit_init(args: argparse.Namespace) -> None:
-    if args.stream_json or args.not_logged_in:
+    if args.stream_json or args.not_logged_in or args.limit_until:
         emit({"type": "system", "subtype": "init", "session_id": session_id(), "cwd": os.getcwd()})
     for status in args.api_retry:
         emit({"type": "system", "subtype": "api_retry", "error_status": status, "attempt": 1})
@@ -185,6 +203,53 @@ def emit_turn(args: argparse.Namespace, started: float) -> None:
     content = [{"type": "text", "text": f"Working on {task_id()}"}, tool_use]
     emit({"type": "assistant", "message": {"role": "assistant", "content": content}})
     emit(result_event(args, started))
+
+
+def usage_limit(args: argparse.Namespace, started: float) -> None:
+    """Claude Code meeting a subscription's usage limit (checked with CLI 2.1.328)."""
+    reset_value = args.limit_reset or str(args.limit_until)
+    reset = None if reset_value == "none" else float(reset_value)
+    clock = time.strftime("%-I:%M%p", time.gmtime(reset)).lower() if reset else ""
+    if args.limit_form == "old":
+        text = f"Claude AI usage limit reached|{int(reset or 0)}"
+    elif args.limit_form == "text":
+        text = f"You've hit your limit · resets {clock} (UTC)" if reset else "You've hit your limit"
+    else:
+        info = {"status": "rejected", "rateLimitType": "five_hour", "isUsingOverage": False}
+        if reset is not None:
+            info["resetsAt"] = int(reset)
+        emit({"type": "rate_limit_event", "rate_limit_info": info, "session_id": session_id()})
+        suffix = f" · resets {clock} (UTC)" if reset else ""
+        text = f"You've hit your 5-hour limit{suffix}"
+    synthetic = {
+        "role": "assistant",
+        "model": "<synthetic>",
+        "content": [{"type": "text", "text": text}],
+    }
+    emit({"type": "assistant", "message": synthetic})
+    emit(
+        result_event(
+            args,
+            started,
+            is_error=True,
+            result=text,
+            num_turns=1,
+            total_cost_usd=0,
+            api_error_status=429,
+            api_error="usage_limit_reached" if args.limit_form in (None, "event") else None,
+        )
+    )
+
+
+def sleep(args: argparse.Namespace) -> None:
+    """Sleep --sleep seconds; with --tick, print a line now and then meanwhile."""
+    if not args.tick:
+        time.sleep(args.sleep)
+        return
+    deadline = time.monotonic() + args.sleep
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(args.tick, left))
+        emit({"type": "system", "subtype": "tick"})
 
 
 def fail_first(args: argparse.Namespace) -> bool:
@@ -286,6 +351,14 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
     for line in args.stderr:
         print(line, file=sys.stderr, flush=True)
     emit_init(args)
+    if args.limit_warning:
+        info = {"status": "allowed_warning", "resetsAt": int(args.limit_warning)}
+        emit(
+            {"type": "rate_limit_event", "rate_limit_info": {**info, "rateLimitType": "five_hour"}}
+        )
+    if args.limit_until and time.time() < args.limit_until:
+        usage_limit(args, started)
+        return 1
     if args.not_logged_in:
         emit(result_event(args, started, is_error=True, result=NOT_LOGGED_IN, num_turns=1))
         return 1
@@ -298,8 +371,11 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
         junk(args.output_bytes)
     if args.giant_line:
         giant_line(args.giant_line)
+    held = bytearray((args.allocate or 0) << 20)
+    for offset in range(0, len(held), 4096):  # touch every page: resident, not just reserved
+        held[offset] = 1
     if args.sleep:
-        time.sleep(args.sleep)
+        sleep(args)
     if args.hang or args.spawn_grandchild:
         hang(args)
     if args.crash:

@@ -194,15 +194,44 @@ def test_root_refusal_is_systemic(tmp_path: Path) -> None:
 
 
 def test_api_retry_401_is_systemic(tmp_path: Path) -> None:
-    flags = ("--stream-json", "--api-retry", "401", "--api-retry", "401", "--exit", "1")
+    flags = ("--stream-json", "--api-retry", "401", "--exit", "1")
     result = run(
         tmp_path, *flags, "--is-error", "Invalid API key · Fix external API key", stream_json=True
     )
-    assert result.api_errors == (401, 401)
+    assert result.api_errors == (401,)
     failure = result.failure("A1", 60)
     assert failure is not None
     assert failure.reason == "Claude Code is not logged in (Invalid API key · Fix external API key)"
     assert failure.systemic
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (401, "Claude Code is not logged in (the API answered 401 Unauthorized)"),
+        (403, "the API refused Claude Code's credentials (the API answered 403 Forbidden)"),
+    ],
+)
+def test_refused_credentials_end_the_agent_at_once(
+    tmp_path: Path, status: int, reason: str
+) -> None:
+    """The CLI retries refused credentials for minutes; the second refusal in a row ends it."""
+    flags = ("--stream-json", "--api-retry", str(status), "--api-retry", str(status), "--hang")
+    result = run(tmp_path, *flags, stream_json=True, timeout=120)
+    assert not result.timed_out and result.exit_code is None  # ended by us, long before
+    assert result.api_errors == (status, status)
+    failure = result.failure("A1", 120)
+    assert failure is not None and failure.systemic
+    assert failure.reason == reason
+    log = result.log_path.read_text()
+    assert "the API refused its credentials again and again; killed" in log
+
+
+def test_one_refusal_followed_by_an_answer_goes_on(tmp_path: Path) -> None:
+    """Claude Code renews a login after one 401 and goes on (measured): not ended."""
+    result = run(tmp_path, "--stream-json", "--api-retry", "401", stream_json=True)
+    assert result.ok, result.tail
+    assert result.api_errors == (401,)
 
 
 def test_api_retry_401_without_login_text(tmp_path: Path) -> None:

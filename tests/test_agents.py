@@ -510,6 +510,17 @@ NOT_LOGGED_IN = "Codex is not logged in"
 TURN_FAILED = "Codex turn failed"
 
 
+def test_codex_usage_limit_is_a_usage_limit_not_a_failure() -> None:
+    """The plan's usage limit: neither systemic nor transient; the run waits for its reset."""
+    out = translate([{"type": "turn.failed", "error": {"message": USAGE_LIMIT}}])
+    assert out[0]["api_error"] == "usage_limit_reached" and "failure_kind" not in out[0]
+    result = AgentResult(1, False, False, 1.0, Path("A1.log"), "", result_event=out[0])
+    assert result.usage_limit is not None
+    assert result.usage_limit.resets_at is None  # "try again later"
+    failure = result.failure("A1", 30)
+    assert failure is not None and not failure.systemic and not result.transient
+
+
 @pytest.mark.parametrize(
     ("message", "kind", "status", "prefix"),
     [
@@ -517,7 +528,6 @@ TURN_FAILED = "Codex turn failed"
         (UNAUTHORIZED, "systemic", 401, NOT_LOGGED_IN),
         ("Missing environment variable: `OPENAI_API_KEY`.", "systemic", None, NOT_LOGGED_IN),
         ("Quota exceeded. Check your plan and billing details.", "systemic", None, TURN_FAILED),
-        (USAGE_LIMIT, "systemic", None, TURN_FAILED),
         ("exceeded retry limit, last status: 429 Too Many Requests", "transient", 429, TURN_FAILED),
         (HIGH_DEMAND, "transient", 500, TURN_FAILED),
         (UNAVAILABLE, "transient", 503, TURN_FAILED),
