@@ -10,13 +10,18 @@ import contextlib
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import datetime
 from datetime import timezone
 from typing import Any
 
 import pytest
 
+from pytest_roadmap import limits
 from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.limits import UsageLimit
+from pytest_roadmap.notify import Notifier
+from pytest_roadmap.notify import notify
 from pytest_roadmap.plan import Outcome
 from pytest_roadmap.plan import Progress
 from pytest_roadmap.plan import Step
@@ -25,8 +30,10 @@ from pytest_roadmap.plan import local_id_of
 from pytest_roadmap.plan import task_key
 from pytest_roadmap.report import TaskLine
 from pytest_roadmap.report import cost_and_turns
+from pytest_roadmap.report import resume_command
 from pytest_roadmap.report import status_markdown
 from pytest_roadmap.runlock import write_error
+from pytest_roadmap.segments import Segment
 from pytest_roadmap.state import StatusFiles
 from pytest_roadmap.state import TaskRecords
 from pytest_roadmap.state import task_digest
@@ -76,6 +83,11 @@ class RoadmapController:
         self.state_error: str | None = None  # why a status file could not be written
         self.pending = Throttle(self._write_pending, PENDING_INTERVAL)
         self.pending_count = -1  # how many tasks were finished when pending was last written
+        self.limit_waiting: dict[str, str] = {}  # local id -> the limit it waits for
+        self.warned_limits: set[str] = set()  # kinds of usage limit announced as close
+        self.notifier: Notifier | None = None
+        self.group_failed: set[int] = set()  # ordinals of groups announced as failed
+        self.limit_stopped: list[str] = []  # PHASE_1:A:A1 of tasks a usage limit stopped
 
     # -- hooks ---------------------------------------------------------------
 
@@ -133,10 +145,16 @@ class RoadmapController:
                 self.report_skip(self.nodeids[step.local_id], step, reason)
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self._record_interrupted()
+        elif self.limit_stopped and self.writes:
+            self._guarded(lambda: self.status.write_interrupted(self.limit_stopped))
         self.started.clear()
         self._write_progress(flush=True)
         if self.state_error and self.session is not None and exitstatus == pytest.ExitCode.OK:
             self.session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.writes:
+            self._notify("run_finished", self._finished_message(exitstatus))
+        if self.notifier is not None:
+            self.notifier.close()
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Serial runs: keep the interrupted agent's log and session id for its record."""
@@ -161,6 +179,8 @@ class RoadmapController:
             terminalreporter.write_line("Interrupted: no task was running")
         if self.state_error:
             terminalreporter.write_line(f"[roadmap] error: {self.state_error}")
+        for problem in self.notifier.take_problems() if self.notifier is not None else ():
+            terminalreporter.write_line(f"[roadmap] warning: {problem}")
 
     def _record_interrupted(self) -> None:
         """What was running: cache record "interrupted", status/interrupted_tasks.txt."""
@@ -252,8 +272,9 @@ class RoadmapController:
             name = step.task.id if step.task is not None else step.label
             self._line(f"{name} {props['dry_run']}")
         if "systemic" in props and self.progress.stopped is None:
-            self.progress.stop(f"systemic agent failure: {props['systemic']}")
-            self._line(f"stopping: {self.progress.stopped}; no further task will start")
+            self._stop(f"systemic agent failure: {props['systemic']}")
+        if "usage_limit_stop" in props and self.progress.stopped is None:
+            self._stop_for_limit(str(props["usage_limit_stop"]))
         if "warning" in props:
             self._line(f"{step.label}: warning: {props['warning']}")
         if step.kind == "task":
@@ -262,9 +283,16 @@ class RoadmapController:
             self._group_complete(step)
         elif outcome == "failed":
             reason = _first_line(rep)
-            self._line(
-                reason if reason.startswith(step.label) else f"{step.label} failed: {reason}"
-            )
+            line = reason if reason.startswith(step.label) else f"{step.label} failed: {reason}"
+            self._line(line)
+            if step.kind == "gate":
+                self._group_failed(step, line)
+        elif step.kind == "commit" and outcome == "passed" and self.writes:
+            self._notify("phase_committed", f"Phase {step.phase.number} committed", step)
+        if step.kind == "gate" and outcome == "skipped":
+            reason = self.progress.skip_reason(step) or ""
+            if reason.startswith("tasks failed"):
+                self._group_failed(step, f"{step.label} not run: {reason}")
 
     def _task_settled(
         self, step: Step, outcome: Outcome, rep: pytest.TestReport, props: dict[str, Any]
@@ -277,9 +305,12 @@ class RoadmapController:
         cost = props.get("cost_usd")
         if isinstance(cost, (int, float)) and cost > 0 and self.writes:
             self._spend(float(cost))
+        stopped = "usage_limit_stop" in props  # not failed: it runs first next time
+        if stopped:
+            self.limit_stopped.append(key)
         if outcome != "skipped" and self.writes:
             record = {
-                "outcome": outcome,
+                "outcome": "interrupted" if stopped else outcome,
                 "digest": task_digest(step.task),
                 "finished": _now(),
                 **{k: v for k, v in props.items() if k != "dry_run"},
@@ -299,8 +330,109 @@ class RoadmapController:
             self._stop_for_budget(budget, total)
 
     def _stop_for_budget(self, budget: float, total: float) -> None:
-        self.progress.stop(f"run budget of ${budget:.2f} reached (${total:.4f} spent)")
-        self._line(f"stopping: {self.progress.stopped}; running tasks finish, no new task starts")
+        self._stop(
+            f"run budget of ${budget:.2f} reached (${total:.4f} spent)",
+            "running tasks finish, no new task starts",
+        )
+
+    def _stop(self, reason: str, then: str = "no further task will start") -> None:
+        """Let nothing more start; say so, and tell the notify commands."""
+        self.progress.stop(reason)
+        self._line(f"stopping: {reason}; {then}")
+        self._notify("run_stopped", f"roadmap run stopped: {reason}")
+
+    def _stop_for_limit(self, reason: str) -> None:
+        """A usage limit resets too late to wait for: stop, and say how to go on."""
+        self.progress.stop(reason)
+        command = " ".join(resume_command(self.config.invocation_params.args, width=10_000))
+        self._line(f"stopping: {reason}; resume after the reset with: {command}")
+        self._notify("run_stopped", f"roadmap run stopped: {reason}")
+
+    # -- word from running items ---------------------------------------------
+
+    def on_message(self, message: Mapping[str, Any]) -> None:
+        """A running item's word (see messages.py): a usage limit met, over, or close."""
+        kind = message.get("roadmap")
+        step = self.run.steps.get(str(message.get("step")))
+        if kind == "limit" and step is not None:
+            self._limit_met(step, message)
+        elif kind == "limit_over" and step is not None:
+            self._limit_over(step)
+        elif kind == "limit_warning":
+            self._limit_close(_usage_limit(message))
+
+    def _limit_met(self, step: Step, message: Mapping[str, Any]) -> None:
+        limit = _usage_limit(message)
+        until = float(message["until"])
+        props = self.properties.setdefault(step.local_id, {})
+        for name in ("session_id", "log"):  # an interrupt during the wait keeps them
+            if message.get(name):
+                props[name] = message[name]
+        props["limit_type"] = limit.kind or "unknown"
+        self.limit_waiting[step.local_id] = limit.label
+        now = time.time()
+        if self.progress.paused(now) and until <= (self.progress.paused_until or 0) + 60:
+            return  # the pause we announced already
+        self.progress.pause(until, limit.label)
+        self.run.waits.append(Segment("limit_wait", now, until, limit.label))
+        if limit.resets_at is not None and limit.resets_at > now:
+            when = limits.local_time(limit.resets_at, now)
+            wait = f"waiting until {when} (in {limits.until_text(limit.resets_at - now)})"
+        else:
+            when = limits.local_time(until, now)
+            wait = f"{limits.describe_reset(limit, now)}: trying again at {when}"
+        line = f"{limit.label} reached: {wait}"
+        self._line(f"{line}; Ctrl-C stops")
+        self._notify("limit_wait", line, step)
+
+    def _limit_over(self, step: Step) -> None:
+        self.limit_waiting.pop(step.local_id, None)
+        now = time.time()
+        if self.progress.paused_until is None or self.progress.paused(now):
+            return  # over already, or another task still waits for a later reset
+        label = self.progress.pause_reason
+        self.progress.resume()
+        if self.run.waits and self.run.waits[-1].kind == "limit_wait":
+            last = self.run.waits[-1]
+            self.run.waits[-1] = Segment(last.kind, last.start, now, last.note)
+        line = f"{label} over: the run goes on"
+        self._line(line)
+        self._notify("limit_resumed", line, step)
+
+    def _limit_close(self, limit: UsageLimit) -> None:
+        if limit.kind in self.warned_limits:
+            return
+        self.warned_limits.add(limit.kind)
+        now = time.time()
+        resets = f": {limits.describe_reset(limit, now)}" if limit.resets_at else ""
+        self.progress.warning = f"{limit.label} close{resets}"
+        self._line(f"{limit.label} almost reached{resets}; the run goes on")
+
+    def _group_failed(self, gate: Step, line: str) -> None:
+        if gate.ordinal in self.group_failed or not self.writes:
+            return
+        self.group_failed.add(gate.ordinal)
+        self._notify("group_failed", line, gate)
+
+    def _notify(self, event: str, message: str, step: Step | None = None) -> None:
+        phase = step.phase.number if step is not None else None
+        group = step.group.id if step is not None and step.group is not None else None
+        notify(self.config, event, message, phase, group)
+
+    def _finished_message(self, exitstatus: int | pytest.ExitCode) -> str:
+        outcomes = [self.progress.outcome(s) for s in self.progress.selected if s.kind == "task"]
+        cost = sum(
+            float(props["cost_usd"])
+            for local, props in self.properties.items()
+            if isinstance(props.get("cost_usd"), (int, float))
+            and self.run.steps[local].kind == "task"
+        )
+        how = "interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "finished"
+        return (
+            f"roadmap run {how}: {outcomes.count('passed')} passed, "
+            f"{outcomes.count('failed')} failed, {outcomes.count('skipped')} skipped; "
+            f"cost ${cost:.4f}"
+        )
 
     def _group_complete(self, gate: Step) -> None:
         assert gate.group is not None
@@ -324,6 +456,8 @@ class RoadmapController:
         )
         group = gate.group
         self._guarded(lambda: self.status.mark_complete(gate.phase, group, text))
+        count = len(gate.group.tasks)
+        self._notify("group_passed", f"{gate.label} passed: {count} task{'s' * (count != 1)}", gate)
         for task in gate.group.tasks:
             key = task_key(gate.phase, gate.group, task)
             self.finished_tasks.add(key)
@@ -381,8 +515,20 @@ class RoadmapController:
 
     def _line(self, text: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and self.config.get_verbosity() >= 0:
-            reporter.write_line(f"[roadmap] {text}")
+        if reporter is None or self.config.get_verbosity() < 0:
+            return
+        for problem in self.notifier.take_problems() if self.notifier is not None else ():
+            reporter.write_line(f"[roadmap] warning: {problem}")
+        reporter.write_line(f"[roadmap] {text}")
+
+
+def _usage_limit(message: Mapping[str, Any]) -> UsageLimit:
+    resets = message.get("resets_at")
+    return UsageLimit(
+        kind=str(message.get("kind") or ""),
+        resets_at=float(resets) if isinstance(resets, (int, float)) else None,
+        text=str(message.get("text") or ""),
+    )
 
 
 def _first_line(rep: pytest.TestReport) -> str:

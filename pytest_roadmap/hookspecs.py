@@ -51,3 +51,24 @@ def pytest_roadmap_agent_command(
 
     .. versionadded:: 0.1
     """
+
+
+@pytest.hookspec
+def pytest_roadmap_notify(
+    config: pytest.Config, event: str, message: str, phase: int | None, group: str | None
+) -> None:
+    """Called in the controlling process on each event of the run, in order.
+
+    :param event: ``group_passed``, ``group_failed``, ``phase_committed``, ``limit_wait``
+        (the run waits for a usage limit to reset), ``limit_resumed``, ``run_stopped``
+        (a systemic agent failure, the run budget, a usage limit too far away) or
+        ``run_finished`` (its message has the passed and failed counts and the cost).
+    :param message: one line saying what happened, e.g. ``Phase 1 Group A passed: 3 tasks``.
+    :param phase: the phase's number, where the event has one, else None.
+    :param group: the group's id, where the event has one, else None.
+
+    The plugin's own implementation runs the ``--roadmap-notify`` commands. Keep yours
+    quick: the controller waits for it.
+
+    .. versionadded:: 0.2
+    """

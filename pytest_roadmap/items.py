@@ -21,17 +21,16 @@ from pytest_roadmap import gates
 from pytest_roadmap import gitops
 from pytest_roadmap import remote
 from pytest_roadmap import segments
-from pytest_roadmap import stagger
 from pytest_roadmap import worktrees
+from pytest_roadmap.attempts import Attempts
+from pytest_roadmap.attempts import continue_prompt
 from pytest_roadmap.context import RoadmapRun
-from pytest_roadmap.context import is_worker
 from pytest_roadmap.context import run_key
 from pytest_roadmap.plan import COMPLETE_PHASE
 from pytest_roadmap.plan import Step
 from pytest_roadmap.plan import group_name
 from pytest_roadmap.plan import phase_name
 from pytest_roadmap.plan import task_key
-from pytest_roadmap.prompt import CONTINUE_TEMPLATE
 from pytest_roadmap.prompt import MERGE_TEMPLATE
 from pytest_roadmap.prompt import REPAIR_TEMPLATE
 from pytest_roadmap.prompt import load_template
@@ -53,13 +52,15 @@ _FIX_LOG = re.compile(r"fix_\d+_log$")
 
 
 def task_backstop(settings: Settings) -> float:
-    """pytest-timeout's limit for a task: each attempt may use the whole task timeout.
+    """pytest-timeout's limit for a task: each attempt may use the whole task timeout, and
+    it may wait for usage limits as long as ``--roadmap-limit-wait`` allows.
 
     pytest-timeout only steps in when our own timeouts failed; set at the task timeout
     alone, it would kill a task that retries after a transient failure.
     """
     backoff = settings.retry_backoff * ((1 << settings.retries) - 1)
-    return (settings.retries + 1) * settings.task_timeout + backoff + TIMEOUT_BACKSTOP
+    runs = (settings.retries + 1) * settings.task_timeout + backoff
+    return runs + settings.limit_wait + TIMEOUT_BACKSTOP
 
 
 def gate_backstop(settings: Settings) -> float:
@@ -67,7 +68,7 @@ def gate_backstop(settings: Settings) -> float:
     each repair agent between them may use the whole task timeout."""
     commands = len(settings.gates) if settings.gates is not None else len(gates.NPM_GATES)
     runs = (settings.fix_attempts + 1) * max(1, commands) + settings.fix_attempts
-    return runs * settings.task_timeout + TIMEOUT_BACKSTOP
+    return runs * settings.task_timeout + settings.limit_wait + TIMEOUT_BACKSTOP
 
 
 class RoadmapFailure(Exception):
@@ -204,10 +205,11 @@ class TaskItem(_StepMixin, pytest.Item):
         return render(load_template(settings.prompt_template), values)
 
     def session_to_resume(self) -> str | None:
-        """With --roadmap-resume-sessions: the session of this task's unfinished attempt."""
+        """The session of this task's unfinished attempt: one a usage limit stopped, or with
+        --roadmap-resume-sessions any."""
         run, step = self.run, self.step
         if not run.settings.resume_sessions or run.records is None or step.task is None:
-            return None
+            return self.limit_session()
         assert step.group is not None
         record = run.records.get(task_key(step.phase, step.group, step.task))
         unfinished = record.get("outcome") in ("failed", "interrupted")
@@ -215,59 +217,45 @@ class TaskItem(_StepMixin, pytest.Item):
         session = record.get("session_id")
         return str(session) if unfinished and current and session else None
 
+    def limit_session(self) -> str | None:
+        """The session a usage limit stopped in an earlier run: it continues by default."""
+        run, step = self.run, self.step
+        if run.records is None or step.task is None:
+            return None
+        assert step.group is not None
+        record = run.records.get(task_key(step.phase, step.group, step.task))
+        stopped = record.get("outcome") == "interrupted" and "limit_type" in record
+        current = record.get("digest") == task_digest(step.task)
+        session = record.get("session_id")
+        return str(session) if stopped and current and session else None
+
     def continue_prompt(self, session: str, reason: str | None = None) -> str:
         """The short prompt of a resumed session."""
-        step, settings = self.step, self.run.settings
+        step = self.step
         assert step.group is not None and step.task is not None
         if reason is None and self.run.records is not None:
             record = self.run.records.get(task_key(step.phase, step.group, step.task))
             reason = record.get("failure")
-        values = prompt_values(settings.roadmap.name, step.phase, step.group, step.task)
-        values["reason"] = str(reason or "it did not finish")
-        return render(CONTINUE_TEMPLATE, values)
+        return continue_prompt(self.config, step, str(reason or "it did not finish"))
 
     def run_with_retries(
         self, command: agent.AgentCommand, log: Path
     ) -> tuple[AgentResult, AgentFailure | None]:
-        """Run the agent; retry transient failures with exponential backoff.
+        """Run the agent through retries and usage-limit waits (see attempts.py).
 
-        A retry continues the failed attempt's session when the agent reported one.
         Report properties get the last attempt's facts, the cost of all attempts.
         """
-        settings, step = self.run.settings, self.step
-        assert step.task is not None
-        cost, attempt = 0.0, 0
-        while True:
-            if is_worker(self.config):
-                waited = stagger.wait_for_slot(settings.log_dir, settings.stagger)
-                if waited > 0:
-                    now = time.time()
-                    segments.record(self, "stagger_wait", now - waited, now)
-            started = time.time()
-            result = agent.run_agent(command, log, settings.task_timeout)
-            cost += result.cost_usd or 0.0
-            failure = result.failure(step.task.id, settings.task_timeout)
-            note = failure.reason if failure is not None else "passed"
-            segments.record(self, "agent", started, time.time(), note)
-            if failure is None or failure.systemic or not result.transient:
-                break
-            if attempt >= settings.retries:
-                break
-            attempt += 1
-            self.user_properties.append((f"retry_{attempt}_reason", failure.reason))
-            with segments.span(self, "retry_wait"):
-                time.sleep(settings.retry_backoff * 2 ** (attempt - 1))
-            if result.session_id:
-                prompt = self.continue_prompt(result.session_id, failure.reason)
-                command = agents.command_for(
-                    self.config, step, prompt, log, resume=result.session_id, cwd=command.cwd
-                )
-        facts = _result_properties(result, settings.project_dir)
+        attempts = Attempts(self, self.step, log, self.run.settings.retries)
+        try:
+            result, failure = attempts.run(command)
+        finally:
+            self.user_properties.extend(attempts.properties())
+        facts = _result_properties(result, self.run.settings.project_dir)
         self.user_properties.extend(fact for fact in facts if fact[0] != "cost_usd")
-        if cost:
-            self.user_properties.append(("cost_usd", round(cost, 6)))
-        if attempt:
-            self.user_properties.append(("retries", attempt))
+        if attempts.cost:
+            self.user_properties.append(("cost_usd", round(attempts.cost, 6)))
+        if failure is not None and result.usage_limit is not None:
+            self.user_properties.append(("usage_limit_stop", failure.reason))
         return result, failure
 
     def runtest(self) -> None:
@@ -521,15 +509,17 @@ class GateItem(_StepMixin, pytest.Function):
         log = log_path(self.run, step, f"fix{attempt}")
         command = agents.command_for(self.config, fix_step, prompt, log)
         started = time.time()
-        result = agent.run_agent(command, log, settings.task_timeout)
-        failure = result.failure(fixer.id, settings.task_timeout)
+        attempts = Attempts(self, fix_step, log, retries=0)
+        _result, failure = attempts.run(command)
         note = f"{fixer.id} ({why}): {failure.reason if failure else 'ok'}"
         segments.record(self, "repair", started, time.time(), note)
+        if attempts.limit is not None:
+            self.user_properties.append((f"fix_{attempt}_limit_wait_s", attempts.limit_waited))
         self.user_properties.append((f"fix_{attempt}_for", why))
         self.user_properties.append((f"fix_{attempt}_log", _relative(log, settings.project_dir)))
         self.user_properties.append((f"fix_{attempt}_outcome", failure.reason if failure else "ok"))
-        if result.cost_usd:
-            self.user_properties.append((f"fix_{attempt}_cost_usd", result.cost_usd))
+        if attempts.cost:
+            self.user_properties.append((f"fix_{attempt}_cost_usd", round(attempts.cost, 6)))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return _StepMixin.reportinfo(self)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from rich.live import Live
 
     from pytest_roadmap.context import RoadmapRun
+    from pytest_roadmap.plan import Progress
     from pytest_roadmap.plan import Step
     from pytest_roadmap.stream import EventTranslator
     from pytest_roadmap.stream import StreamState
@@ -191,8 +192,9 @@ def elapsed_text(seconds: float) -> str:
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
-def render(rows: Sequence[RowView], footer: str, width: int) -> Group:
-    """The live region in ``width`` columns: one row per running step, then the footer."""
+def render(rows: Sequence[RowView], footer: str, width: int, notice: str = "") -> Group:
+    """The live region in ``width`` columns: one row per running step, a notice (a usage
+    limit the run waits for, or is close to), then the footer."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -215,7 +217,18 @@ def render(rows: Sequence[RowView], footer: str, width: int) -> Group:
         )
     for cell in cells:
         table.add_row(*cell)
-    return Group(table, Text(footer, style="dim", no_wrap=True, overflow="ellipsis"))
+    lines = [Text(notice, style="yellow", no_wrap=True, overflow="ellipsis")] if notice else []
+    return Group(table, *lines, Text(footer, style="dim", no_wrap=True, overflow="ellipsis"))
+
+
+def notice_text(progress: Progress, now: float) -> str:
+    """What the run waits for (a usage limit, with a countdown), or is warned of; or ''."""
+    if progress.paused(now):
+        assert progress.paused_until is not None
+        left = elapsed_text(progress.paused_until - now)
+        when = time.strftime("%H:%M", time.localtime(progress.paused_until))
+        return f"{progress.pause_reason}: no agent starts until {when} ({left} left)"
+    return f"{progress.warning}" if progress.warning else ""
 
 
 def _turns(turns: int | None) -> str:
@@ -340,7 +353,9 @@ class LiveView:
         now = time.monotonic()
         with self.lock:
             rows, footer = list(self.running.values()), self.footer
-        return render([row.view(now) for row in rows], footer, width)
+        progress = self.run.progress
+        notice = notice_text(progress, time.time()) if progress is not None else ""
+        return render([row.view(now) for row in rows], footer, width, notice)
 
     def _start(self) -> None:
         from rich.live import Live

@@ -195,6 +195,26 @@ class Progress:
         self.failed_tasks: dict[int, list[str]] = {}  # ordinal -> failed task ids
         self.blocked_by: tuple[int, str] | None = None  # (ordinal, what failed)
         self.stopped: str | None = None  # why nothing more may start at all
+        #: no task starts before this time (epoch seconds): the run waits for a usage limit
+        self.paused_until: float | None = None
+        self.pause_reason = ""
+        #: a usage limit is close (shown, nothing stops)
+        self.warning: str | None = None
+
+    def pause(self, until: float, reason: str) -> None:
+        """Start no task before ``until`` (a later pause extends it)."""
+        if self.paused_until is None or until > self.paused_until:
+            self.paused_until = until
+        self.pause_reason = reason
+
+    def resume(self) -> None:
+        """Tasks may start again."""
+        self.paused_until = None
+        self.pause_reason = ""
+
+    def paused(self, now: float) -> bool:
+        """True while a pause holds new tasks back."""
+        return self.paused_until is not None and now < self.paused_until
 
     def static_skip(self, step: Step) -> str | None:
         """The reason known before the run, if any."""

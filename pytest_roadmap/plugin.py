@@ -143,6 +143,11 @@ def pytest_configure(config: pytest.Config) -> None:
         ctl = RoadmapController(config, run, status, records)
         config.stash[controller_key] = ctl
         config.pluginmanager.register(ctl, "roadmap-controller")
+        if settings.notify and ctl.writes:
+            from pytest_roadmap.notify import Notifier
+
+            ctl.notifier = Notifier(settings.notify, settings.project_dir, settings.notify_timeout)
+            config.pluginmanager.register(ctl.notifier, "roadmap-notify")
         from pytest_roadmap.report import RunSummary
 
         config.pluginmanager.register(RunSummary(config, run), "roadmap-summary")

@@ -367,6 +367,16 @@ def wrap_names(prefix: str, names: Sequence[str], width: int, max_lines: int = 4
     return [line + "," for line in lines[:-1]] + lines[-1:]
 
 
+def limit_lines(results: Sequence[StepResult], width: int = WIDTH) -> list[str]:
+    """Which tasks waited for a usage limit, and how long: ``A1 4h12m (five_hour), …``."""
+    waits = []
+    for result in results:
+        waited, kind = result.props.get("limit_wait_s"), result.props.get("limit_type")
+        if isinstance(waited, (int, float)):
+            waits.append(f"{step_name(result.step)} {seconds(float(waited))} ({kind})")
+    return wrap_names("waited for a usage limit: ", waits, width) if waits else []
+
+
 def resume_command(args: Sequence[str], width: int = WIDTH) -> list[str]:
     """``pytest`` and the run's own arguments minus ``--roadmap-redo``, wrapped with ``\\``."""
     words = ["pytest", *(shlex.quote(a) for a in args if a != "--roadmap-redo")]
@@ -421,6 +431,7 @@ class RunSummary:
         if verbosity >= 0:
             out += summary_rows(results)
             out += skipped_lines(results, not_selected)
+            out += limit_lines(results)
         out.append(f"run total: {totals.text()}")
         if any(r.unfinished for r in results) and not self.run.settings.dry_run:
             args = self.config.invocation_params.args

@@ -11,14 +11,17 @@ controller reports them as skipped itself.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 from typing import Protocol
 
 import pytest
 
+from pytest_roadmap.messages import is_message
 from pytest_roadmap.plan import Progress
 from pytest_roadmap.plan import Step
 from pytest_roadmap.plan import local_id_of
@@ -34,6 +37,8 @@ class Reporter(Protocol):
     def report_skip(self, nodeid: str, step: Step, reason: str) -> None: ...
 
     def distribute(self) -> None: ...
+
+    def on_message(self, message: Mapping[str, Any]) -> None: ...
 
 
 class RoadmapScheduling:
@@ -107,9 +112,14 @@ class RoadmapScheduling:
             )
         self.node2collection[node] = list(collection)
 
-    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
-        """A worker finished an item (the pad included): place what is now ready."""
-        if item_index != self.pad_index:
+    def mark_test_complete(self, node: Any, item_index: Any, duration: float = 0) -> None:
+        """A worker finished an item (the pad included): place what is now ready.
+
+        A running item's message to the controller comes this way too (see messages.py).
+        """
+        if is_message(item_index):
+            self.reporter.on_message(item_index)
+        elif item_index != self.pad_index:
             self.node2pending[node].remove(item_index)
         self._advance()
 
@@ -178,6 +188,8 @@ class RoadmapScheduling:
                 self.waiting.popleft()
                 self.reporter.report_skip(self.nodeid_of[step.local_id], step, reason)
                 continue
+            if step.kind == "task" and self.progress.paused(time.time()):
+                break  # a usage limit: the message that it is over advances again
             node = self._free_node(local_first=step.kind != "task")
             if node is None:
                 break

@@ -67,6 +67,22 @@ LIVE_DESC = (
     "live view of the running tasks: 'auto' on a terminal (not in CI, not with -q), "
     "'on' or 'off' (env ROADMAP_LIVE)"
 )
+IDLE_TIMEOUT_DESC = (
+    "seconds an agent may print nothing before it is ended and retried as stalled; "
+    "0: never (env ROADMAP_IDLE_TIMEOUT; default 900)"
+)
+LIMIT_WAIT_DESC = (
+    "longest wait for a usage limit to reset before the run stops instead; 0: never wait "
+    "(env ROADMAP_LIMIT_WAIT; default 21600)"
+)
+LIMIT_POLL_DESC = "seconds before trying again after a usage limit with no reset time (default 900)"
+NOTIFY_DESC = (
+    "a command line run on each run event (group passed/failed, phase committed, usage limit "
+    "wait, run stopped/finished) with ROADMAP_EVENT and ROADMAP_MESSAGE in its environment; "
+    "repeat for several"
+)
+NOTIFY_LINES_DESC = "command lines run on each run event (see --roadmap-notify)"
+NOTIFY_TIMEOUT_DESC = "seconds a notify command may take before it is ended (default 30)"
 
 REMOTE_DESC = "git URL that remote --tx workers clone and push task branches to"
 DEFAULT_TASK_TIMEOUT = 3600.0
@@ -78,6 +94,10 @@ DEFAULT_FIX_ATTEMPTS = 1
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_BACKOFF = 5.0
 DEFAULT_STAGGER = 0.5
+DEFAULT_IDLE_TIMEOUT = 900.0
+DEFAULT_LIMIT_WAIT = 6 * 3600.0
+DEFAULT_LIMIT_POLL = 15 * 60.0
+DEFAULT_NOTIFY_TIMEOUT = 30.0
 DEFAULT_LOG_DIR = "logs/orchestrator"
 DEFAULT_STATUS_DIR = "status"
 CLAUDE_INSTALL_HINT = (
@@ -110,6 +130,11 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
     "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
     "roadmap_live": (LIVE_DESC, "string", None),
+    "roadmap_idle_timeout": (IDLE_TIMEOUT_DESC, "string", None),
+    "roadmap_limit_wait": (LIMIT_WAIT_DESC, "string", None),
+    "roadmap_limit_poll": (LIMIT_POLL_DESC, "string", None),
+    "roadmap_notify": (NOTIFY_LINES_DESC, "linelist", None),
+    "roadmap_notify_timeout": (NOTIFY_TIMEOUT_DESC, "string", None),
 }
 
 
@@ -149,6 +174,13 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--roadmap-stagger", metavar="SECONDS", default=None, help=STAGGER_DESC)
     group.addoption("--roadmap-run-budget-usd", metavar="USD", default=None, help=RUN_BUDGET_DESC)
     group.addoption("--roadmap-live", choices=LIVE_MODES, default=None, help=LIVE_DESC)
+    group.addoption(
+        "--roadmap-idle-timeout", metavar="SECONDS", default=None, help=IDLE_TIMEOUT_DESC
+    )
+    group.addoption("--roadmap-limit-wait", metavar="SECONDS", default=None, help=LIMIT_WAIT_DESC)
+    group.addoption(
+        "--roadmap-notify", action="append", metavar="CMD", default=None, help=NOTIFY_DESC
+    )
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -187,6 +219,11 @@ class Settings:
     agent_bin: str | None = None
     agent_args: tuple[str, ...] = ()
     live: str = "auto"  # one of LIVE_MODES
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # 0: never
+    limit_wait: float = DEFAULT_LIMIT_WAIT
+    limit_poll: float = DEFAULT_LIMIT_POLL
+    notify: tuple[str, ...] = ()
+    notify_timeout: float = DEFAULT_NOTIFY_TIMEOUT
 
     @property
     def uses_claude(self) -> bool:
@@ -398,12 +435,31 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         for name, default in (("fix_attempts", DEFAULT_FIX_ATTEMPTS), ("retries", DEFAULT_RETRIES))
     }
     seconds = {
-        name: _seconds(look.get(f"roadmap_{name}"), default)
-        for name, default in (
-            ("retry_backoff", DEFAULT_RETRY_BACKOFF),
-            ("stagger", DEFAULT_STAGGER),
+        name: _seconds(look.get(f"roadmap_{name}", env=env), default)
+        for name, default, env in (
+            ("retry_backoff", DEFAULT_RETRY_BACKOFF, None),
+            ("stagger", DEFAULT_STAGGER, None),
+            ("idle_timeout", DEFAULT_IDLE_TIMEOUT, "ROADMAP_IDLE_TIMEOUT"),
+            ("limit_wait", DEFAULT_LIMIT_WAIT, "ROADMAP_LIMIT_WAIT"),
         )
     }
+    poll_value, where = look.get("roadmap_limit_poll")
+    limit_poll = (
+        DEFAULT_LIMIT_POLL
+        if poll_value is None
+        else _positive(poll_value, where, float, "poll interval")
+    )
+    notify_timeout_value, where = look.get("roadmap_notify_timeout")
+    notify_timeout = (
+        DEFAULT_NOTIFY_TIMEOUT
+        if notify_timeout_value is None
+        else _positive(notify_timeout_value, where, float, "notify timeout")
+    )
+    if config.getoption("roadmap_notify"):
+        notify = tuple(config.getoption("roadmap_notify"))
+    else:
+        notify_value, _ = look.get("roadmap_notify")
+        notify = () if notify_value is None else _as_lines(notify_value)
     run_budget_value, where = look.get("roadmap_run_budget_usd")
     run_budget = (
         None if run_budget_value is None else _positive(run_budget_value, where, float, "budget")
@@ -414,6 +470,11 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         retries=counts["retries"],
         retry_backoff=seconds["retry_backoff"],
         stagger=seconds["stagger"],
+        idle_timeout=seconds["idle_timeout"],
+        limit_wait=seconds["limit_wait"],
+        limit_poll=limit_poll,
+        notify=notify,
+        notify_timeout=notify_timeout,
         run_budget_usd=run_budget,
         live=_live_mode(look.get("roadmap_live", env="ROADMAP_LIVE")),
         agent=agent,

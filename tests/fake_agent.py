@@ -8,6 +8,7 @@ then does what its flags say, in this order:
   --not-logged-in                 print a result event like the real CLI's
                                   ("Not logged in · Please run /login", is_error), exit 1
   --fail-first N --counter PATH   exit 1 on the first N runs counted in PATH, then go on
+  --hang-first N --counter PATH   print nothing more and hang on the first N runs counted in PATH
   --spawn-grandchild --pid-file P start a SIGTERM-ignoring grandchild in a new session
                                   (its pid goes to P), then hang
   --spawn-orphan --pid-file P     start a sleeping child in our own process group (pid to P)
@@ -80,6 +81,7 @@ OPTIONS: dict[str, Any] = {
     "output-bytes": int,
     "giant-line": int,
     "fail-first": int,
+    "hang-first": int,
     "counter": str,
     "limit-until": float,
     "limit-reset": str,
@@ -252,10 +254,10 @@ def sleep(args: argparse.Namespace) -> None:
         emit({"type": "system", "subtype": "tick"})
 
 
-def fail_first(args: argparse.Namespace) -> bool:
-    """Count this run in --counter; True while it is one of the first --fail-first runs."""
+def count_run(args: argparse.Namespace) -> int:
+    """Count this run in --counter; how many runs were counted before it."""
     if not args.counter:
-        sys.exit("fake_agent: --fail-first needs --counter PATH")
+        sys.exit("fake_agent: --fail-first and --hang-first need --counter PATH")
     fd = os.open(args.counter, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -265,7 +267,7 @@ def fail_first(args: argparse.Namespace) -> bool:
         os.write(fd, str(runs + 1).encode())
     finally:
         os.close(fd)
-    return bool(runs < args.fail_first)
+    return runs
 
 
 def spawn(args: argparse.Namespace, *, new_session: bool) -> None:
@@ -362,7 +364,9 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
     if args.not_logged_in:
         emit(result_event(args, started, is_error=True, result=NOT_LOGGED_IN, num_turns=1))
         return 1
-    if args.fail_first and fail_first(args):
+    if args.hang_first and count_run(args) < args.hang_first:
+        hang(args)
+    if args.fail_first and count_run(args) < args.fail_first:
         print(f"fake_agent: failing on purpose (--fail-first {args.fail_first})", flush=True)
         return 1
     if args.spawn_grandchild or args.spawn_orphan:

@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 DEFAULT_SCRIPT_KEY = "*"
+USAGE_LIMIT_MESSAGE = "This request would exceed your account's rate limit. Please try again later."
 DONE_TEXT = "done"
 
 # Headers never recorded: the API key and anything like it.
@@ -262,6 +263,8 @@ class RecordedRequest:
     body: Any
     task: str | None
     received_at: float = field(default_factory=time.monotonic)
+    #: answered with the usage limit (see :meth:`MessagesAPI.usage_limit`)
+    limited: bool = False
 
     @property
     def is_messages(self) -> bool:
@@ -316,12 +319,14 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             return raw.decode("utf-8", "replace")
 
-    def _record(self, body: Any, task: str | None) -> RecordedRequest:
+    def _record(self, body: Any, task: str | None, limited: bool = False) -> RecordedRequest:
         parts = urlsplit(self.path)
         headers = {
             k.lower(): v for k, v in self.headers.items() if k.lower() not in _SECRET_HEADERS
         }
-        rec = RecordedRequest(self.command, parts.path, parts.query, headers, body, task)
+        rec = RecordedRequest(
+            self.command, parts.path, parts.query, headers, body, task, limited=limited
+        )
         self.server.api._append(rec)
         return rec
 
@@ -364,7 +369,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _messages(self, body: dict[str, Any]) -> None:
         api = self.server.api
         task = task_for_request(body, api.script_keys())
-        self._record(body, task)
+        limit = api.limit_headers()
+        self._record(body, task, limited=limit is not None)
+        if limit is not None:
+            self._send_json(429, Status(429, USAGE_LIMIT_MESSAGE).body(), limit)
+            return
         while True:
             step = api._next_step(task)
             if isinstance(step, Sleep):
@@ -522,6 +531,7 @@ class MessagesAPI:
         self._scripts: dict[str, list[Step]] = {k: list(v) for k, v in (scripts or {}).items()}
         self._cursors: dict[str | None, int] = {}
         self._requests: list[RecordedRequest] = []
+        self._limit: tuple[float, str] | None = None
         self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -545,6 +555,27 @@ class MessagesAPI:
             cursor = self._cursors.get(key, 0)
             self._cursors[key] = cursor + 1
         return steps[cursor] if cursor < len(steps) else Text(DONE_TEXT)
+
+    # -- the account's usage limit
+
+    def usage_limit(self, until: float, claim: str = "five_hour") -> None:
+        """Refuse every messages request until ``until`` (epoch seconds) as a subscription
+        account's usage limit: HTTP 429 with the ``anthropic-ratelimit-unified-*`` headers."""
+        with self._lock:
+            self._limit = (until, claim)
+
+    def limit_headers(self) -> dict[str, str] | None:
+        """The unified rate-limit headers while the usage limit holds, else None."""
+        with self._lock:
+            limit = self._limit
+        if limit is None or time.time() >= limit[0]:
+            return None
+        until, claim = limit
+        return {
+            "anthropic-ratelimit-unified-status": "rejected",
+            "anthropic-ratelimit-unified-reset": str(int(until)),
+            "anthropic-ratelimit-unified-representative-claim": claim,
+        }
 
     # -- recording
 

@@ -1,0 +1,69 @@
+"""Word from a running item to the controller, before the item's reports.
+
+A task that meets a usage limit must stop every other agent from starting while it
+waits, and only the controller dispatches. In a serial run the controller is in the
+same process: :func:`tell` calls it. Under xdist, a worker sends the message on xdist's
+own ``runtest_protocol_complete`` event with the message (a dict) as its item index:
+xdist's controller hands that event to the scheduler untouched
+(``DSession.worker_runtest_protocol_complete`` calls ``sched.mark_test_complete``), and
+:class:`pytest_roadmap.scheduler.RoadmapScheduling` passes a dict on to the controller
+instead of completing an item. It crosses ``--tx`` workers' channels like any event.
+
+A message is a small dict of plain values with the key ``roadmap`` naming it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+from typing import Protocol
+
+import pytest
+
+from pytest_roadmap.context import is_worker
+
+__all__ = ["KEY", "Listener", "is_message", "tell"]
+
+KEY = "roadmap"
+CONTROLLER = "roadmap-controller"
+_channel_key = pytest.StashKey[Any]()
+
+
+class Listener(Protocol):
+    """The controller's side."""
+
+    def on_message(self, message: Mapping[str, Any]) -> None: ...
+
+
+def is_message(value: object) -> bool:
+    """True for a message riding an item index."""
+    return isinstance(value, dict) and isinstance(value.get(KEY), str)
+
+
+def tell(config: pytest.Config, message: Mapping[str, Any]) -> None:
+    """Send ``message`` (it must have the key ``roadmap``) to the controller."""
+    assert isinstance(message.get(KEY), str)
+    if not is_worker(config):
+        listener: Listener | None = config.pluginmanager.get_plugin(CONTROLLER)
+        if listener is not None:
+            capture = config.pluginmanager.get_plugin("capturemanager")
+            # mid-test, output is captured: the controller's lines must reach the terminal
+            with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+                listener.on_message(message)
+        return
+    interactor = _interactor(config)
+    if interactor is not None:
+        interactor.sendevent("runtest_protocol_complete", item_index=dict(message), duration=0.0)
+
+
+def _interactor(config: pytest.Config) -> Any:
+    """xdist's ``WorkerInteractor`` of this worker (it registers itself as a plugin)."""
+    found = config.stash.get(_channel_key, None)
+    if found is None:
+        for plugin in config.pluginmanager.get_plugins():
+            if type(plugin).__name__ == "WorkerInteractor" and hasattr(plugin, "sendevent"):
+                found = plugin
+                break
+        config.stash[_channel_key] = found
+    return found
