@@ -67,6 +67,9 @@ LIVE_DESC = (
     "live view of the running tasks: 'auto' on a terminal (not in CI, not with -q), "
     "'on' or 'off' (env ROADMAP_LIVE)"
 )
+REQUIRE_ENV_DESC = (
+    "with .env.example (or .env.sample) in the project, require a .env (default true)"
+)
 
 REMOTE_DESC = "git URL that remote --tx workers clone and push task branches to"
 DEFAULT_TASK_TIMEOUT = 3600.0
@@ -110,6 +113,7 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
     "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
     "roadmap_live": (LIVE_DESC, "string", None),
+    "roadmap_require_env": (REQUIRE_ENV_DESC, "string", None),
 }
 
 
@@ -187,6 +191,7 @@ class Settings:
     agent_bin: str | None = None
     agent_args: tuple[str, ...] = ()
     live: str = "auto"  # one of LIVE_MODES
+    require_env: bool = True
 
     @property
     def uses_claude(self) -> bool:
@@ -289,6 +294,21 @@ def _live_mode(found: tuple[object, str]) -> str:
         choices = ", ".join(repr(choice) for choice in LIVE_MODES)
         raise pytest.UsageError(f"invalid live view {value!r} from {where}: use one of {choices}")
     return mode
+
+
+def _flag(found: tuple[object, str], default: bool) -> bool:
+    """A true/false setting (true/false, yes/no, on/off, 1/0)."""
+    value, where = found
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise pytest.UsageError(f"invalid value {value!r} from {where}: use true or false")
 
 
 def _rank(where: str) -> int:
@@ -410,6 +430,7 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
     )
 
     return Settings(
+        require_env=_flag(look.get("roadmap_require_env"), default=True),
         fix_attempts=counts["fix_attempts"],
         retries=counts["retries"],
         retry_backoff=seconds["retry_backoff"],
