@@ -11,6 +11,7 @@ import pytest
 from pytest_roadmap import agents
 from pytest_roadmap import envfile
 from pytest_roadmap import gitops
+from pytest_roadmap import services
 from pytest_roadmap.commands import claude_argv
 from pytest_roadmap.gates import default_gates
 from pytest_roadmap.settings import CLAUDE_INSTALL_HINT
@@ -51,6 +52,9 @@ def check(config: pytest.Config, settings: Settings) -> None:
         )
     if settings.require_env:
         _check_env(config, settings)
+    problem = services.missing_compose(settings)
+    if problem:
+        raise pytest.UsageError(problem)
     if settings.commit and not (settings.dry_run or collect_only):
         problem = gitops.identity_problem(repo)
         if problem:

@@ -67,6 +67,12 @@ LIVE_DESC = (
     "live view of the running tasks: 'auto' on a terminal (not in CI, not with -q), "
     "'on' or 'off' (env ROADMAP_LIVE)"
 )
+SERVICES_DESC = (
+    "command lines that bring the project's services up once before the first agent "
+    "(default with a compose file: 'docker compose up -d --wait'); 'none' turns them off"
+)
+SERVICE_DESC = "a services command line; repeat for several (replaces roadmap_services)"
+SERVICES_DOWN_DESC = "command lines run at the end of the run when services were started"
 REQUIRE_ENV_DESC = (
     "with .env.example (or .env.sample) in the project, require a .env (default true)"
 )
@@ -113,6 +119,8 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
     "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
     "roadmap_live": (LIVE_DESC, "string", None),
+    "roadmap_services": (SERVICES_DESC, "linelist", None),
+    "roadmap_services_down": (SERVICES_DOWN_DESC, "linelist", None),
     "roadmap_require_env": (REQUIRE_ENV_DESC, "string", None),
 }
 
@@ -153,6 +161,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--roadmap-stagger", metavar="SECONDS", default=None, help=STAGGER_DESC)
     group.addoption("--roadmap-run-budget-usd", metavar="USD", default=None, help=RUN_BUDGET_DESC)
     group.addoption("--roadmap-live", choices=LIVE_MODES, default=None, help=LIVE_DESC)
+    group.addoption(
+        "--roadmap-services", action="append", metavar="CMD", default=None, help=SERVICE_DESC
+    )
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -191,6 +202,8 @@ class Settings:
     agent_bin: str | None = None
     agent_args: tuple[str, ...] = ()
     live: str = "auto"  # one of LIVE_MODES
+    services: tuple[str, ...] | None = None  # None: 'up' from the compose file, if any
+    services_down: tuple[str, ...] = ()
     require_env: bool = True
 
     @property
@@ -294,6 +307,15 @@ def _live_mode(found: tuple[object, str]) -> str:
         choices = ", ".join(repr(choice) for choice in LIVE_MODES)
         raise pytest.UsageError(f"invalid live view {value!r} from {where}: use one of {choices}")
     return mode
+
+
+def _services(found: tuple[object, str]) -> tuple[str, ...] | None:
+    """roadmap_services: None when unset (the compose default), () for 'none'."""
+    value, _ = found
+    if value is None:
+        return None
+    lines = _as_lines(value)
+    return () if [line.lower() for line in lines] in ([], ["none"]) else lines
 
 
 def _flag(found: tuple[object, str], default: bool) -> bool:
@@ -430,6 +452,8 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
     )
 
     return Settings(
+        services=_services(look.get("roadmap_services")),
+        services_down=_as_lines(look.get("roadmap_services_down")[0] or ()),
         require_env=_flag(look.get("roadmap_require_env"), default=True),
         fix_attempts=counts["fix_attempts"],
         retries=counts["retries"],
