@@ -41,3 +41,13 @@ def test_env_missing_keys_are_named_not_their_values(project: Project) -> None:
     output = result.stdout.str() + result.stderr.str()
     for value in ("postgres://example", "redis://example", "3000", "8080"):
         assert value not in output
+
+
+def test_bad_require_env_is_one_line(project: Project) -> None:
+    project.roadmap()
+    project.pytester.makeini("[pytest]\nroadmap_require_env = maybe\n")
+    result = project.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: invalid value 'maybe' from roadmap_require_env in the ini file: use true or false"]
+    )
