@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from pytest_roadmap.roadmap import Group
     from pytest_roadmap.roadmap import Phase
     from pytest_roadmap.roadmap import Task
+    from pytest_roadmap.services import Services
 
 controller_key: pytest.StashKey[RoadmapController] = pytest.StashKey()
+services_key: pytest.StashKey[Services] = pytest.StashKey()
 DEFAULT_MAX_PARALLEL_AGENTS = 4
 
 
@@ -151,6 +153,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_roadmap.report import RunSummary
 
         config.pluginmanager.register(RunSummary(config, run), "roadmap-summary")
+        from pytest_roadmap.services import Services
+
+        services = config.stash[services_key] = Services(config, run)
+        config.pluginmanager.register(services, "roadmap-services")
         config.pluginmanager.register(remote.LogReceiver(settings.log_dir), "roadmap-logs")
         if settings.live != "off" and not (settings.dry_run or config.getoption("collectonly")):
             from pytest_roadmap.live_view import LiveView
@@ -163,6 +169,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if ctl is not None:
         ctl.workers = _worker_count(session.config)
         ctl.start_run()
+        # once, before the first agent (xdist starts its workers after this hook)
+        session.config.stash[services_key].bring_up()
 
 
 def _worker_count(config: pytest.Config) -> int:

@@ -9,7 +9,9 @@ import shutil
 import pytest
 
 from pytest_roadmap import agents
+from pytest_roadmap import envfile
 from pytest_roadmap import gitops
+from pytest_roadmap import services
 from pytest_roadmap.commands import claude_argv
 from pytest_roadmap.gates import default_gates
 from pytest_roadmap.settings import CLAUDE_INSTALL_HINT
@@ -48,6 +50,11 @@ def check(config: pytest.Config, settings: Settings) -> None:
             "npm not found, but the gate runs npm scripts: install Node.js and npm, "
             "or set roadmap_gates / --roadmap-no-gates"
         )
+    if settings.require_env:
+        _check_env(config, settings)
+    problem = services.missing_compose(settings)
+    if problem:
+        raise pytest.UsageError(problem)
     if settings.commit and not (settings.dry_run or collect_only):
         problem = gitops.identity_problem(repo)
         if problem:
@@ -58,6 +65,18 @@ def check(config: pytest.Config, settings: Settings) -> None:
         shown = ", ".join(dirty[:10]) + (f" and {len(dirty) - 10} more" if len(dirty) > 10 else "")
         config.issue_config_time_warning(
             RoadmapWarning(f"uncommitted changes before the run: {shown}"), stacklevel=2
+        )
+
+
+def _check_env(config: pytest.Config, settings: Settings) -> None:
+    problem = envfile.missing_env(settings.project_dir)
+    if problem:
+        raise pytest.UsageError(problem)
+    example, missing = envfile.missing_keys(settings.project_dir)
+    if missing:
+        config.issue_config_time_warning(
+            RoadmapWarning(f".env lacks keys that {example} has: {', '.join(missing)}"),
+            stacklevel=2,
         )
 
 

@@ -83,6 +83,15 @@ NOTIFY_DESC = (
 )
 NOTIFY_LINES_DESC = "command lines run on each run event (see --roadmap-notify)"
 NOTIFY_TIMEOUT_DESC = "seconds a notify command may take before it is ended (default 30)"
+SERVICES_DESC = (
+    "command lines that bring the project's services up once before the first agent "
+    "(default with a compose file: 'docker compose up -d --wait'); 'none' turns them off"
+)
+SERVICE_DESC = "a services command line; repeat for several (replaces roadmap_services)"
+SERVICES_DOWN_DESC = "command lines run at the end of the run when services were started"
+REQUIRE_ENV_DESC = (
+    "with .env.example (or .env.sample) in the project, require a .env (default true)"
+)
 
 REMOTE_DESC = "git URL that remote --tx workers clone and push task branches to"
 DEFAULT_TASK_TIMEOUT = 3600.0
@@ -135,6 +144,9 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_limit_poll": (LIMIT_POLL_DESC, "string", None),
     "roadmap_notify": (NOTIFY_LINES_DESC, "linelist", None),
     "roadmap_notify_timeout": (NOTIFY_TIMEOUT_DESC, "string", None),
+    "roadmap_services": (SERVICES_DESC, "linelist", None),
+    "roadmap_services_down": (SERVICES_DOWN_DESC, "linelist", None),
+    "roadmap_require_env": (REQUIRE_ENV_DESC, "string", None),
 }
 
 
@@ -181,6 +193,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--roadmap-notify", action="append", metavar="CMD", default=None, help=NOTIFY_DESC
     )
+    group.addoption(
+        "--roadmap-services", action="append", metavar="CMD", default=None, help=SERVICE_DESC
+    )
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -224,6 +239,9 @@ class Settings:
     limit_poll: float = DEFAULT_LIMIT_POLL
     notify: tuple[str, ...] = ()
     notify_timeout: float = DEFAULT_NOTIFY_TIMEOUT
+    services: tuple[str, ...] | None = None  # None: 'up' from the compose file, if any
+    services_down: tuple[str, ...] = ()
+    require_env: bool = True
 
     @property
     def uses_claude(self) -> bool:
@@ -326,6 +344,30 @@ def _live_mode(found: tuple[object, str]) -> str:
         choices = ", ".join(repr(choice) for choice in LIVE_MODES)
         raise pytest.UsageError(f"invalid live view {value!r} from {where}: use one of {choices}")
     return mode
+
+
+def _services(found: tuple[object, str]) -> tuple[str, ...] | None:
+    """roadmap_services: None when unset (the compose default), () for 'none'."""
+    value, _ = found
+    if value is None:
+        return None
+    lines = _as_lines(value)
+    return () if [line.lower() for line in lines] in ([], ["none"]) else lines
+
+
+def _flag(found: tuple[object, str], default: bool) -> bool:
+    """A true/false setting (true/false, yes/no, on/off, 1/0)."""
+    value, where = found
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise pytest.UsageError(f"invalid value {value!r} from {where}: use true or false")
 
 
 def _rank(where: str) -> int:
@@ -466,6 +508,9 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
     )
 
     return Settings(
+        services=_services(look.get("roadmap_services")),
+        services_down=_as_lines(look.get("roadmap_services_down")[0] or ()),
+        require_env=_flag(look.get("roadmap_require_env"), default=True),
         fix_attempts=counts["fix_attempts"],
         retries=counts["retries"],
         retry_backoff=seconds["retry_backoff"],

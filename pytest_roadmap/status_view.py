@@ -197,6 +197,11 @@ def show_status(config: pytest.Config) -> int:
         phase_commits(settings.project_dir),
         settings.phases,
     )
+    from pytest_roadmap.services import up_commands
+
+    commands = up_commands(settings)
+    if commands:
+        lines.append(f"services: a run starts them first with {'; '.join(commands)}")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("=", f"roadmap status: {settings.roadmap.name}")
