@@ -308,10 +308,10 @@ def test_pytest_timeout_backstop_leaves_room_for_retries_and_repairs(project: Pr
         encoding="utf-8",
     )
     options = ["--task-timeout", "7", "--roadmap-retries", "2", "--roadmap-fix-attempts", "1"]
-    options += ["--roadmap-gate", "true", "--roadmap-gate", "true"]
+    options += ["--roadmap-gate", "true", "--roadmap-gate", "true", "--roadmap-limit-wait", "100"]
     result = project.run(*options, "--collect-only", "-s")
-    # a task: 3 attempts of 7 s, backoffs of 5 s and 10 s, then a minute
-    # a gate: 2 runs of 2 commands and 1 repair agent, 7 s each, then a minute
+    # a task: 3 attempts of 7 s, backoffs of 5 s and 10 s, 100 s of usage limit, then a minute
+    # a gate: 2 runs of 2 commands and 1 repair agent, 7 s each, 100 s, then a minute
     result.stdout.fnmatch_lines(
-        ["backstop A1 (96.0,)", "backstop A2 (96.0,)", "backstop gate (95.0,)", "*C1 (96.0,)"]
+        ["backstop A1 (196.0,)", "backstop A2 (196.0,)", "backstop gate (195.0,)", "*C1 (196.0,)"]
     )
