@@ -64,6 +64,7 @@ class Attempts:
     retried: int = 0
     limit_waited: float = 0.0
     limit: UsageLimit | None = None
+    peak_rss: int = 0  # bytes: the largest process tree of any attempt
     #: the failure reason of each retry, in order
     retry_reasons: list[str] = field(default_factory=list)
 
@@ -89,6 +90,7 @@ class Attempts:
                 on_limit_warning=self._warn,
             )
             self.cost += result.cost_usd or 0.0
+            self.peak_rss = max(self.peak_rss, result.peak_rss or 0)
             failure = result.failure(task_id, settings.task_timeout)
             note = failure.reason if failure is not None else "passed"
             segments.record(self.item, "agent", started, time.time(), note)
@@ -130,6 +132,8 @@ class Attempts:
         ]
         if self.retried:
             props.append(("retries", self.retried))
+        if self.peak_rss:
+            props.append(("peak_rss_mb", round(self.peak_rss / 2**20, 1)))
         if self.limit is not None:
             props.append(("limit_type", self.limit.kind or "unknown"))
             props.append(("limit_wait_s", round(self.limit_waited, 1)))
