@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # kept out of start-up: pytest imports this module in every s
     from pytest_roadmap.plan import Plan
     from pytest_roadmap.plan import Progress
     from pytest_roadmap.plan import Step
+    from pytest_roadmap.resources import Monitor
     from pytest_roadmap.roadmap import Roadmap
     from pytest_roadmap.segments import Segment
     from pytest_roadmap.settings import Settings
@@ -34,6 +35,8 @@ class RoadmapRun:
     #: (kind ``limit_wait``), agents held back for memory (``memory_wait``); an ongoing
     #: wait ends when it is expected to end, and is replaced by its real span once known
     waits: list[Segment] = field(default_factory=list)
+    #: the controller's look at the machine (CPU, memory, the agents' memory) while agents run
+    monitor: Monitor | None = None
 
     def __post_init__(self) -> None:
         self.steps = self.plan.by_local_id()

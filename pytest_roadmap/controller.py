@@ -32,6 +32,7 @@ from pytest_roadmap.report import TaskLine
 from pytest_roadmap.report import cost_and_turns
 from pytest_roadmap.report import resume_command
 from pytest_roadmap.report import status_markdown
+from pytest_roadmap.resources import human_bytes
 from pytest_roadmap.runlock import write_error
 from pytest_roadmap.segments import Segment
 from pytest_roadmap.state import StatusFiles
@@ -155,6 +156,8 @@ class RoadmapController:
             self._notify("run_finished", self._finished_message(exitstatus))
         if self.notifier is not None:
             self.notifier.close()
+        if self.run.monitor is not None:
+            self.run.monitor.stop()
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         """Serial runs: keep the interrupted agent's log and session id for its record."""
@@ -243,6 +246,8 @@ class RoadmapController:
     def distribute(self) -> None:
         """xdist runs the items; the scheduler reports what it never sends."""
         self.distributed = True
+        if self.run.monitor is not None:
+            self.run.monitor.skip_children = True  # the workers; the agents are below them
 
     def start_run(self) -> None:
         """Write the plan and the initial progress files."""
@@ -253,6 +258,8 @@ class RoadmapController:
         budget = self.run.settings.run_budget_usd
         if budget is not None and self.records.spent() >= budget:
             self._stop_for_budget(budget, self.records.spent())
+        if self.run.monitor is not None:
+            self.run.monitor.start()
         if self.writes:
             try:
                 self.status.write_interrupted([])
@@ -408,10 +415,43 @@ class RoadmapController:
         self.progress.warning = f"{limit.label} close{resets}"
         self._line(f"{limit.label} almost reached{resets}; the run goes on")
 
+    # -- the machine -----------------------------------------------------------
+
+    def on_memory_hold(self, step: Step, available: int, memfree: int) -> None:
+        """The scheduler holds ``step`` back: less memory available than --roadmap-memfree."""
+        name = step.task.id if step.task is not None else step.label
+        self._line(
+            f"memory: {human_bytes(available)} available, under --roadmap-memfree "
+            f"{human_bytes(memfree)}: {name} starts when there is room or no agent runs"
+        )
+        now = time.time()
+        self.run.waits.append(Segment("memory_wait", now, now, f"{name} waits for memory"))
+
+    def on_memory_room(self, available: int) -> None:
+        if self.run.waits and self.run.waits[-1].kind == "memory_wait":
+            last = self.run.waits[-1]
+            self.run.waits[-1] = Segment(last.kind, last.start, time.time(), last.note)
+        self._line(f"memory: {human_bytes(available)} available: agents start again")
+
+    def _group_resources(self, gate: Step) -> None:
+        """One line with the worst the machine saw while the group ran."""
+        monitor = self.run.monitor
+        if monitor is None:
+            return
+        monitor.sample()  # a group quicker than the monitor's interval still gets its line
+        worst = monitor.take_worst()
+        if worst is not None:
+            self._line(
+                f"{gate.label} machine: cpu up to {worst.cpu_percent:.0f}%, "
+                f"{human_bytes(worst.available)} available at least, "
+                f"agents up to {human_bytes(worst.agents_rss)}"
+            )
+
     def _group_failed(self, gate: Step, line: str) -> None:
         if gate.ordinal in self.group_failed or not self.writes:
             return
         self.group_failed.add(gate.ordinal)
+        self._group_resources(gate)
         self._notify("group_failed", line, gate)
 
     def _notify(self, event: str, message: str, step: Step | None = None) -> None:
@@ -437,6 +477,7 @@ class RoadmapController:
     def _group_complete(self, gate: Step) -> None:
         assert gate.group is not None
         self._line(f"{gate.label} passed: group complete")
+        self._group_resources(gate)
         if not self.writes:
             return
         tasks = []
@@ -504,6 +545,8 @@ class RoadmapController:
         if step.ordinal in self.announced or step.group is None:
             return
         self.announced.add(step.ordinal)
+        if self.run.monitor is not None:
+            self.run.monitor.take_worst()  # the group's worst starts now
         group = step.group
         count = len(group.tasks)
         agents = self.workers or 1

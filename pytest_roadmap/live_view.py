@@ -355,6 +355,9 @@ class LiveView:
             rows, footer = list(self.running.values()), self.footer
         progress = self.run.progress
         notice = notice_text(progress, time.time()) if progress is not None else ""
+        machine = self.run.monitor.latest if self.run.monitor is not None else None
+        if machine is not None:
+            footer = f"{footer} · {machine.text()}"
         return render([row.view(now) for row in rows], footer, width, notice)
 
     def _start(self) -> None:

@@ -9,12 +9,15 @@ xdist's controller hands that event to the scheduler untouched
 :class:`pytest_roadmap.scheduler.RoadmapScheduling` passes a dict on to the controller
 instead of completing an item. It crosses ``--tx`` workers' channels like any event.
 
-A message is a small dict of plain values with the key ``roadmap`` naming it.
+A message is a small dict of plain values with the key ``roadmap`` naming it. The
+controller can also wake its own scheduler later (:func:`wake_later`), e.g. to look at
+the machine's memory again while agents wait for room.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Mapping
 from typing import Any
 from typing import Protocol
@@ -23,7 +26,7 @@ import pytest
 
 from pytest_roadmap.context import is_worker
 
-__all__ = ["KEY", "Listener", "is_message", "tell"]
+__all__ = ["KEY", "Listener", "is_message", "tell", "wake_later"]
 
 KEY = "roadmap"
 CONTROLLER = "roadmap-controller"
@@ -67,3 +70,17 @@ def _interactor(config: pytest.Config) -> Any:
                 break
         config.stash[_channel_key] = found
     return found
+
+
+def wake_later(config: pytest.Config, seconds: float) -> threading.Timer | None:
+    """On the xdist controller: have the scheduler look again in ``seconds`` (an empty
+    message on xdist's event queue), though no worker says anything meanwhile."""
+    session = config.pluginmanager.get_plugin("dsession")
+    queue = getattr(session, "queue", None)
+    if queue is None:
+        return None
+    event = {"node": None, "item_index": {KEY: "wake"}, "duration": 0.0}
+    timer = threading.Timer(seconds, queue.put, args=(("runtest_protocol_complete", event),))
+    timer.daemon = True
+    timer.start()
+    return timer

@@ -145,6 +145,10 @@ def pytest_configure(config: pytest.Config) -> None:
         ctl = RoadmapController(config, run, status, records)
         config.stash[controller_key] = ctl
         config.pluginmanager.register(ctl, "roadmap-controller")
+        if ctl.writes:
+            from pytest_roadmap.resources import Monitor
+
+            run.monitor = Monitor()
         if settings.notify and ctl.writes:
             from pytest_roadmap.notify import Notifier
 
@@ -345,7 +349,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from pytest_roadmap.remote import BasePusher
 
     pusher = BasePusher(config, run.settings)
-    return RoadmapScheduling(config, run.progress, run.steps, ctl, log, before_send=pusher)
+    memory = None
+    if run.settings.memfree is not None:
+        from pytest_roadmap.resources import MemoryGuard
+
+        memory = MemoryGuard(run.settings.memfree)
+    return RoadmapScheduling(
+        config, run.progress, run.steps, ctl, log, before_send=pusher, memory=memory
+    )
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -282,14 +282,14 @@ class Totals:
 
 def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]:
     """The table: one row per step, a log line under each failure, a total after each group."""
-    name_w, time_w, turns_w, cost_w = 24, 7, 5, 8
+    name_w, memory_w, time_w, turns_w, cost_w = 24, 7, 7, 5, 8
     group_w = max([len("group"), *(len(group_column(r.step)) for r in results)])
     indent = " " * (group_w + 2)
-    numbers_w = time_w + turns_w + cost_w + 6
+    numbers_w = memory_w + time_w + turns_w + cost_w + 8
     outcome_w = width - group_w - name_w - numbers_w - 4
     out = [
         f"{'group':<{group_w}}  {'item':<{name_w}}  {'outcome':<{outcome_w}}  "
-        f"{'time':>{time_w}}  {'turns':>{turns_w}}  {'cost USD':>{cost_w}}"
+        f"{'peak MB':>{memory_w}}  {'time':>{time_w}}  {'turns':>{turns_w}}  {'cost USD':>{cost_w}}"
     ]
     for index, result in enumerate(results):
         step = result.step
@@ -300,7 +300,9 @@ def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]
         ran = result.outcome in ("passed", "failed")
         turns = result.props.get("num_turns")
         cost = result.props.get("cost_usd")
+        memory = result.props.get("peak_rss_mb")
         numbers = (
+            f"{'' if memory is None else f'{float(memory):.0f}':>{memory_w}}  "
             f"{seconds(result.duration) if ran else '':>{time_w}}  "
             f"{'' if turns is None else turns:>{turns_w}}  "
             f"{dollars(None if cost is None else float(cost)):>{cost_w}}"

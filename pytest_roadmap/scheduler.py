@@ -11,6 +11,7 @@ controller reports them as skipped itself.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,11 +23,14 @@ from typing import Protocol
 import pytest
 
 from pytest_roadmap.messages import is_message
+from pytest_roadmap.messages import wake_later
 from pytest_roadmap.plan import Progress
 from pytest_roadmap.plan import Step
 from pytest_roadmap.plan import local_id_of
+from pytest_roadmap.resources import MemoryGuard
 
 PAD_NAME = "roadmap-dispatch-pad"
+MEMORY_POLL = 2.0  # seconds between looks at the memory while a task waits for room
 
 
 class Reporter(Protocol):
@@ -40,6 +44,10 @@ class Reporter(Protocol):
 
     def on_message(self, message: Mapping[str, Any]) -> None: ...
 
+    def on_memory_hold(self, step: Step, available: int, memfree: int) -> None: ...
+
+    def on_memory_room(self, available: int) -> None: ...
+
 
 class RoadmapScheduling:
     """Implements xdist's ``Scheduling`` protocol (see xdist/scheduler/protocol.py)."""
@@ -52,6 +60,7 @@ class RoadmapScheduling:
         reporter: Reporter,
         log: Any = None,
         before_send: Callable[[Step, Any], None] | None = None,
+        memory: MemoryGuard | None = None,
     ) -> None:
         from xdist.remote import Producer
         from xdist.workermanage import parse_tx_spec_config
@@ -70,6 +79,10 @@ class RoadmapScheduling:
         self.waiting: deque[Step] = deque()
         self.running: list[Step] = []
         self.before_send = before_send  # remote runs: push the group's base first
+        self.config = config
+        self.memory = memory  # --roadmap-memfree
+        self.holding = False  # a task waits for memory
+        self.wake: threading.Timer | None = None
         reporter.distribute()
 
     # -- the protocol's properties ---------------------------------------------
@@ -190,6 +203,8 @@ class RoadmapScheduling:
                 continue
             if step.kind == "task" and self.progress.paused(time.time()):
                 break  # a usage limit: the message that it is over advances again
+            if step.kind == "task" and not self._room_for(step, active):
+                break
             node = self._free_node(local_first=step.kind != "task")
             if node is None:
                 break
@@ -201,6 +216,24 @@ class RoadmapScheduling:
             node.send_runtest_some([index, self.pad_index])
             active.append(step)
             self.running = active
+
+    def _room_for(self, step: Step, active: list[Step]) -> bool:
+        """``--roadmap-memfree``: is there memory for another agent? If not, say so once and
+        look again every :data:`MEMORY_POLL` seconds."""
+        if self.memory is None:
+            return True
+        room, available = self.memory.admits(sum(1 for a in active if a.kind == "task"))
+        if room:
+            if self.holding:
+                self.holding = False
+                self.reporter.on_memory_room(available)
+            return True
+        if not self.holding:
+            self.holding = True
+            self.reporter.on_memory_hold(step, available, self.memory.memfree)
+        if self.wake is None or not self.wake.is_alive():
+            self.wake = wake_later(self.config, MEMORY_POLL)
+        return False
 
     def _free_node(self, local_first: bool = False) -> Any | None:
         """A worker holding no item; gates and commits prefer one in the controller's repo."""

@@ -60,6 +60,10 @@ RETRIES_DESC = (
 )
 RETRY_BACKOFF_DESC = "seconds before the first retry; doubled for each further one (default 5)"
 STAGGER_DESC = "seconds between agent starts under xdist, so agents don't all call the API at once"
+MEMFREE_DESC = (
+    "start a new agent only while the machine has this much memory available (512M, 2G); "
+    "one agent always runs (env ROADMAP_MEMFREE)"
+)
 RUN_BUDGET_DESC = "stop starting tasks once the roadmap's agents have spent this many USD in all"
 LOG_DIR_DESC = "directory of the agents' and gates' logs, relative to the roadmap's directory"
 STATUS_DIR_DESC = "directory of the status files, relative to the roadmap's directory"
@@ -136,6 +140,7 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_retry_backoff": (RETRY_BACKOFF_DESC, "string", None),
     "roadmap_stagger": (STAGGER_DESC, "string", None),
     "roadmap_run_budget_usd": (RUN_BUDGET_DESC, "string", None),
+    "roadmap_memfree": (MEMFREE_DESC, "string", None),
     "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
     "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
     "roadmap_live": (LIVE_DESC, "string", None),
@@ -185,6 +190,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--roadmap-retries", metavar="N", default=None, help=RETRIES_DESC)
     group.addoption("--roadmap-stagger", metavar="SECONDS", default=None, help=STAGGER_DESC)
     group.addoption("--roadmap-run-budget-usd", metavar="USD", default=None, help=RUN_BUDGET_DESC)
+    group.addoption("--roadmap-memfree", metavar="SIZE", default=None, help=MEMFREE_DESC)
     group.addoption("--roadmap-live", choices=LIVE_MODES, default=None, help=LIVE_DESC)
     group.addoption(
         "--roadmap-idle-timeout", metavar="SECONDS", default=None, help=IDLE_TIMEOUT_DESC
@@ -230,6 +236,7 @@ class Settings:
     retry_backoff: float = DEFAULT_RETRY_BACKOFF
     stagger: float = DEFAULT_STAGGER
     run_budget_usd: float | None = None
+    memfree: int | None = None  # bytes; None: no memory guard
     agent: str = "claude"  # one of AGENT_PRESETS; agent_command is set for 'command' only
     agent_bin: str | None = None
     agent_args: tuple[str, ...] = ()
@@ -289,6 +296,22 @@ def _positive(value: object, where: str, kind: type[int] | type[float], what: st
     if not number > 0:
         raise pytest.UsageError(f"invalid {what} {value!r} from {where}: give a positive number")
     return number
+
+
+def _memfree(found: tuple[object, str]) -> int | None:
+    """``--roadmap-memfree``: bytes, or None when unset (or 0)."""
+    from pytest_roadmap.resources import parse_size
+
+    value, where = found
+    if value is None:
+        return None
+    try:
+        size = parse_size(str(value))
+    except ValueError:
+        raise pytest.UsageError(
+            f"invalid memory size {value!r} from {where}: give e.g. 512M or 2G"
+        ) from None
+    return size or None
 
 
 def _count(found: tuple[object, str], default: int) -> int:
@@ -502,6 +525,7 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
     else:
         notify_value, _ = look.get("roadmap_notify")
         notify = () if notify_value is None else _as_lines(notify_value)
+    memfree = _memfree(look.get("roadmap_memfree", env="ROADMAP_MEMFREE"))
     run_budget_value, where = look.get("roadmap_run_budget_usd")
     run_budget = (
         None if run_budget_value is None else _positive(run_budget_value, where, float, "budget")
@@ -521,6 +545,7 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         notify=notify,
         notify_timeout=notify_timeout,
         run_budget_usd=run_budget,
+        memfree=memfree,
         live=_live_mode(look.get("roadmap_live", env="ROADMAP_LIVE")),
         agent=agent,
         agent_bin=str(agent_bin_value) if agent_bin_value else None,
