@@ -124,7 +124,7 @@ def test_a_bad_memfree_is_one_line(project: Project) -> None:
 
 def test_peak_memory_of_each_task_and_the_machine_per_group(project: Project) -> None:
     project.roadmap(THREE)
-    xml = project.path.parent / "junit.xml"
+    xml = project.path.parent / f"{project.path.name}-junit.xml"
     result = project.run(
         "-n",
         "2",

@@ -7,6 +7,7 @@ goes silent (``--hang-first``); every run here is bounded by its pytester timeou
 from __future__ import annotations
 
 import re
+import shlex
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_a_usage_limit_pauses_the_run_and_the_tasks_continue_their_sessions(
 ) -> None:
     project.roadmap(TWO_THEN_ONE)
     until = time.time() + SOON
-    xml = project.path.parent / "junit.xml"
+    xml = project.path.parent / f"{project.path.name}-junit.xml"
     result = project.run(
         *mode,
         f"--junitxml={xml}",
@@ -185,7 +186,7 @@ def test_a_limit_warning_is_said_once_and_nothing_stops(project: Project) -> Non
 @pytest.mark.parametrize("mode", MODES)
 def test_a_silent_agent_is_ended_and_retried(project: Project, mode: tuple[str, ...]) -> None:
     project.roadmap(TWO_THEN_ONE)
-    counter = project.path.parent / "counter"
+    counter = project.path.parent / f"{project.path.name}-counter"
     agent = project.agent("--stream-json", "--hang-first", "1", "--counter", str(counter))
     result = project.run(
         *mode,
@@ -262,8 +263,7 @@ HOSTILE = """\
 """
 
 RECORD = (
-    'printf "%s|%s|%s|%s\\n" "$ROADMAP_EVENT" "$ROADMAP_PHASE" "$ROADMAP_GROUP" '
-    '"$ROADMAP_MESSAGE" >> events.txt'
+    'printf "%s|%s|%s|%s\\n" "$ROADMAP_EVENT" "$ROADMAP_PHASE" "$ROADMAP_GROUP" "$ROADMAP_MESSAGE"'
 )
 
 
@@ -271,11 +271,12 @@ def test_notify_commands_hear_every_event_in_order_through_the_environment(
     project: Project,
 ) -> None:
     project.roadmap(HOSTILE)
+    events_file = project.path.parent / f"{project.path.name}-events.txt"
     result = project.run(
         "-n",
         "2",
         "--roadmap-notify",
-        f"cd .. && {RECORD}",
+        f"{RECORD} >> {shlex.quote(str(events_file))}",
         agent=project.agent("--stream-json", "--write", "out.txt"),
         plan={
             "A1": ["--write", "a1.txt"],
@@ -285,7 +286,7 @@ def test_notify_commands_hear_every_event_in_order_through_the_environment(
         timeout=TIMEOUT,
     )
     assert result.ret == 0, result.stdout.str()
-    events = [e.split("|") for e in (project.path.parent / "events.txt").read_text().splitlines()]
+    events = [e.split("|") for e in events_file.read_text().splitlines()]
     assert [e[:3] for e in events] == [
         ["group_passed", "1", "A"],
         ["group_passed", "1", "B"],
