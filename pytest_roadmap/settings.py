@@ -67,6 +67,10 @@ LIVE_DESC = (
     "live view of the running tasks: 'auto' on a terminal (not in CI, not with -q), "
     "'on' or 'off' (env ROADMAP_LIVE)"
 )
+REPORT_DESC = (
+    "the HTML report with the run's timeline, kept current during the run, relative to the "
+    "roadmap's directory (default: <status dir>/roadmap-report.html; 'none': no report)"
+)
 
 REMOTE_DESC = "git URL that remote --tx workers clone and push task branches to"
 DEFAULT_TASK_TIMEOUT = 3600.0
@@ -80,6 +84,7 @@ DEFAULT_RETRY_BACKOFF = 5.0
 DEFAULT_STAGGER = 0.5
 DEFAULT_LOG_DIR = "logs/orchestrator"
 DEFAULT_STATUS_DIR = "status"
+DEFAULT_REPORT_NAME = "roadmap-report.html"
 CLAUDE_INSTALL_HINT = (
     "Claude Code CLI not found! Install it (npm install -g @anthropic-ai/claude-code) "
     "or set roadmap_claude_bin"
@@ -110,6 +115,7 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
     "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
     "roadmap_live": (LIVE_DESC, "string", None),
+    "roadmap_report": (REPORT_DESC, "string", None),
 }
 
 
@@ -149,6 +155,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--roadmap-stagger", metavar="SECONDS", default=None, help=STAGGER_DESC)
     group.addoption("--roadmap-run-budget-usd", metavar="USD", default=None, help=RUN_BUDGET_DESC)
     group.addoption("--roadmap-live", choices=LIVE_MODES, default=None, help=LIVE_DESC)
+    group.addoption("--roadmap-report", metavar="PATH", default=None, help=REPORT_DESC)
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -187,6 +194,7 @@ class Settings:
     agent_bin: str | None = None
     agent_args: tuple[str, ...] = ()
     live: str = "auto"  # one of LIVE_MODES
+    report: Path | None = None  # the HTML report; None: not written
 
     @property
     def uses_claude(self) -> bool:
@@ -409,7 +417,11 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         None if run_budget_value is None else _positive(run_budget_value, where, float, "budget")
     )
 
+    report_value, _ = look.get("roadmap_report")
+    status_dir = project_dir / str(status_value or DEFAULT_STATUS_DIR)
+
     return Settings(
+        report=_report_path(report_value, project_dir, status_dir),
         fix_attempts=counts["fix_attempts"],
         retries=counts["retries"],
         retry_backoff=seconds["retry_backoff"],
@@ -439,5 +451,13 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         claude_args=_as_args(args_value) if args_value else (),
         prompt_template=project_dir / str(template_value) if template_value else None,
         log_dir=project_dir / str(log_value or DEFAULT_LOG_DIR),
-        status_dir=project_dir / str(status_value or DEFAULT_STATUS_DIR),
+        status_dir=status_dir,
     )
+
+
+def _report_path(value: object, project_dir: Path, status_dir: Path) -> Path | None:
+    """The HTML report's path: given (relative to the roadmap's directory), default, or none."""
+    if value is None or str(value).strip() == "":
+        return status_dir / DEFAULT_REPORT_NAME
+    text = str(value).strip()
+    return None if text.lower() == "none" else project_dir / text

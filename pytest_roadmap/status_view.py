@@ -197,9 +197,21 @@ def show_status(config: pytest.Config) -> int:
         phase_commits(settings.project_dir),
         settings.phases,
     )
+    lines.append(report_line(settings.report, settings.project_dir))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("=", f"roadmap status: {settings.roadmap.name}")
         for line in lines:
             reporter.write_line(line)
     return 0
+
+
+def report_line(report: Path | None, project_dir: Path) -> str:
+    """Where the HTML report with the run's timeline is (or that it is turned off)."""
+    if report is None:
+        return "report: none (roadmap_report = none)"
+    try:
+        shown = str(report.relative_to(project_dir))
+    except ValueError:
+        shown = str(report)
+    return f"report: {shown}" + ("" if report.exists() else " (not written yet)")
