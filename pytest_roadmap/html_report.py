@@ -45,9 +45,13 @@ from pytest_roadmap.timeline import RunMark
 from pytest_roadmap.timeline import StepRecord
 from pytest_roadmap.timeline import duration_text
 
-REWRITE_INTERVAL = 3.0  # seconds between two rewrites of the page during a run
+REWRITE_INTERVAL = 3.0  # least seconds between two rewrites of the page during a run
+#: a rewrite waits at least this many times as long as the last one took, so that keeping
+#: the page current costs the controller at most 1 % of its time, however large the run
+BUDGET_FACTOR = 100
 HISTORY_KEY = "roadmap/report"
-MAX_RUNS = 20  # earlier runs kept in the cache for the report
+MAX_RUNS = 10  # earlier runs kept in the cache for the report
+MAX_HISTORY_RECORDS = 3000  # and at most about this many of their records (the newest runs)
 
 
 class HtmlReport:
@@ -183,7 +187,7 @@ class HtmlReport:
 
     def _tick(self) -> None:
         """Rewrite now and then even when nothing happens: running bars grow."""
-        while not self._stop.wait(max(self.interval, 1.0) * 2):
+        while not self._stop.wait(max(self.throttle.interval, 1.0) * 2):
             self.request()
 
     def snapshot(self) -> tuple[list[StepRecord], list[RunMark], bool]:
@@ -218,8 +222,10 @@ class HtmlReport:
                 where = _relative(self.path, self.run.settings.project_dir)
                 self.error = f"cannot write the report {where}: {exc.strerror or exc}"
             return
+        took = time.perf_counter() - started
         self.writes += 1
-        self.write_seconds += time.perf_counter() - started
+        self.write_seconds += took
+        self.throttle.interval = max(self.interval, BUDGET_FACTOR * took)
 
     def log_hrefs(self, records: Sequence[StepRecord]) -> dict[str, str]:
         """Log paths (relative to the project) as links relative to the page."""
@@ -313,10 +319,15 @@ class HtmlReport:
         if self.cache is None:
             return
         with self.lock:
-            current = [r for r in self.records.values()]
+            current = list(self.records.values())
         if not any(r.ran for r in current):
             return  # nothing ran: not worth a mark of its own
         runs = [*self.earlier_runs, self.mark][-MAX_RUNS:]
+        sizes: dict[int, int] = {}
+        for record in (*self.earlier, *current):
+            sizes[record.run] = sizes.get(record.run, 0) + 1
+        while len(runs) > 1 and sum(sizes.get(r.number, 0) for r in runs) > MAX_HISTORY_RECORDS:
+            runs.pop(0)  # the oldest go first; this run stays whatever its size
         kept = {run.number for run in runs}
         entries = [
             {

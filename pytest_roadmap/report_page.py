@@ -47,7 +47,9 @@ svg .wait rect{fill:#afb8c1}svg .wait.retry_wait rect{fill:#fd8c73}
 svg .wait.limit_wait rect{fill:#d4a72c}
 svg .wait-band rect{fill:#d4a72c;fill-opacity:.18;stroke:#d4a72c;stroke-dasharray:3 3}
 svg .wait-band.memory_wait rect{fill:#8250df;stroke:#8250df}
-svg .mark{fill:#1f2328;font-size:10px}
+svg .mark{fill:#1f2328;stroke:#fff;stroke-width:1}svg .mark.resumed{fill:#8250df}
+.legend b{display:inline-block;width:8px;height:8px;border-radius:50%;background:#1f2328;
+margin-right:4px}
 svg .line line{stroke:#57606a;stroke-dasharray:2 3}svg .line text{fill:#1f2328}
 svg .line.run line{stroke:#1f2328;stroke-dasharray:none;stroke-width:1.5}
 svg .line.run text{font-weight:600}svg .line.now line{stroke:#bf8700}
@@ -203,6 +205,9 @@ def timeline_section(
         for colour, name in LEGEND
     )
     svg = render_svg(layout(records, runs, now, log_href=log_href))
+    legend += (
+        '<span><b></b>retry</span><span><b style="background:#8250df"></b>resumed session</span>'
+    )
     return f'<p class="legend">{legend}</p><div class="scroll">{svg}</div>'
 
 
@@ -243,8 +248,8 @@ def render_page(
         "<section><h2>Timeline</h2>",
         timeline_section(records, runs, now, hrefs),
         '<p class="muted">One lane per agent slot; hover a bar for its details, click it for '
-        "its log. ↻ marks a retry, ⏎ a resumed session; dashed lines mark where a group "
-        "began.</p></section>",
+        "its log. Dashed lines mark where a group began; a shaded band is a wait of every "
+        "agent (usage limit, memory).</p></section>",
         "<section><h2>Groups</h2>",
         groups_table(group_stats(records, runs, now)),
         "</section>",

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
-from datetime import datetime
-from datetime import timezone
 from typing import Any
 
 from pytest_roadmap.segments import Segment
@@ -222,7 +221,7 @@ class Layout:
 
 def clock(moment: float) -> str:
     """``2026-12-02 10:04:05 UTC``."""
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
 
 
 def duration_text(value: float) -> str:
@@ -537,9 +536,11 @@ def render_svg(plan: Layout) -> str:
                 f'<text x="{bar.x + 3:.1f}" y="{bar.y + bar.height - 5:.1f}">'
                 f"{esc(bar.label)}</text>"
             )
-        for mark in bar.marks:
-            symbol = "↻" if mark == "retry" else "⏎"
-            body += f'<text class="mark {mark}" x="{bar.x:.1f}" y="{bar.y - 1:.1f}">{symbol}</text>'
+        for mark in bar.marks:  # shapes, not characters: every font draws them
+            if mark == "retry":
+                body += f'<circle class="mark retry" cx="{bar.x:.1f}" cy="{bar.y:.1f}" r="3.5"/>'
+            else:
+                body += f'<path class="mark {mark}" d="M{bar.x:.1f} {bar.y - 4:.1f}l7 4l-7 4z"/>'
         body += "</g>"
         if bar.href:
             body = f'<a href="{_attr(bar.href)}">{body}</a>'
