@@ -49,6 +49,8 @@ REWRITE_INTERVAL = 3.0  # least seconds between two rewrites of the page during 
 #: a rewrite waits at least this many times as long as the last one took, so that keeping
 #: the page current costs the controller at most 1 % of its time, however large the run
 BUDGET_FACTOR = 100
+PACE_WINDOW = 3  # the pace follows the quickest of this many last rewrites: a spike of
+# load on the machine does not hold the page back for long
 HISTORY_KEY = "roadmap/report"
 MAX_RUNS = 10  # earlier runs kept in the cache for the report
 MAX_HISTORY_RECORDS = 3000  # and at most about this many of their records (the newest runs)
@@ -80,6 +82,7 @@ class HtmlReport:
         self.error: str | None = None
         self.writes = 0
         self.write_seconds = 0.0
+        self.recent: list[float] = []  # seconds the last rewrites took
         self.throttle = Throttle(self.write, interval)
         self._stop = threading.Event()
         self._keepalive: threading.Thread | None = None
@@ -225,20 +228,14 @@ class HtmlReport:
         took = time.perf_counter() - started
         self.writes += 1
         self.write_seconds += took
-        self.throttle.interval = max(self.interval, BUDGET_FACTOR * took)
+        self.recent = [*self.recent[-(PACE_WINDOW - 1) :], took]
+        self.throttle.interval = pace(self.recent, self.interval)
 
     def log_hrefs(self, records: Sequence[StepRecord]) -> dict[str, str]:
         """Log paths (relative to the project) as links relative to the page."""
         if self.path is None:
             return {}
-        project, folder = self.run.settings.project_dir, self.path.parent
-        hrefs = {}
-        for record in records:
-            for log in (record.log, *record.repair_logs):
-                if log and log not in hrefs:
-                    target = os.path.relpath(project / log, folder)
-                    hrefs[log] = urllib.parse.quote(Path(target).as_posix())
-        return hrefs
+        return log_links(records, self.run.settings.project_dir, self.path.parent)
 
     # -- the rest ----------------------------------------------------------------
 
@@ -339,6 +336,22 @@ class HtmlReport:
         ]
         with contextlib.suppress(OSError):  # pytest's cache warns itself
             self.cache.set(self._history_key(), {"runs": entries})
+
+
+def pace(recent: Sequence[float], least: float = REWRITE_INTERVAL) -> float:
+    """Seconds until the next rewrite: ``least``, or longer when rewrites are slow."""
+    return max(least, BUDGET_FACTOR * min(recent)) if recent else least
+
+
+def log_links(records: Sequence[StepRecord], project: Path, folder: Path) -> dict[str, str]:
+    """Each log the records name (relative to ``project``) as a link from ``folder``."""
+    hrefs: dict[str, str] = {}
+    for record in records:
+        for log in (record.log, *record.repair_logs):
+            if log and log not in hrefs:
+                target = os.path.relpath(project / log, folder)
+                hrefs[log] = urllib.parse.quote(Path(target).as_posix())
+    return hrefs
 
 
 def _fix_index(key: str) -> int:

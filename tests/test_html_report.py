@@ -115,3 +115,11 @@ def test_pytest_html_gets_the_timeline_and_the_facts(project: Project) -> None:
     page = (project.path / "out.html").read_text(encoding="utf-8")
     assert "Roadmap timeline" in page and 'data-step="A1"' in page
     assert "<th>Roadmap</th>" in page and "2 turns" in page
+
+
+def test_rewrites_slow_down_when_they_are_slow() -> None:
+    """The page costs the controller at most 1 % of its time, whatever the roadmap's size."""
+    from pytest_roadmap.html_report import pace
+
+    assert pace([]) == pace([0.001]) == 3.0
+    assert pace([0.2, 0.05, 0.3]) == pytest.approx(5.0)  # the quickest of the last ones
