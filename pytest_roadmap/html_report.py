@@ -34,6 +34,7 @@ from pytest_roadmap.report import group_column
 from pytest_roadmap.report import resume_command
 from pytest_roadmap.report import skip_line
 from pytest_roadmap.report import step_name
+from pytest_roadmap.report_page import REFRESH_SECONDS
 from pytest_roadmap.report_page import group_stats
 from pytest_roadmap.report_page import groups_table
 from pytest_roadmap.report_page import render_page
@@ -190,7 +191,7 @@ class HtmlReport:
 
     def _tick(self) -> None:
         """Rewrite now and then even when nothing happens: running bars grow."""
-        while not self._stop.wait(max(self.throttle.interval, 1.0) * 2):
+        while not self._stop.wait(max(REFRESH_SECONDS, 2 * self.throttle.interval)):
             self.request()
 
     def snapshot(self) -> tuple[list[StepRecord], list[RunMark], bool]:

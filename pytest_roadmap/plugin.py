@@ -249,11 +249,14 @@ def pytest_collection_modifyitems(
     items.append(PadItem.from_parent(file_node, name=PAD_NAME))
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """The call report of a roadmap item carries the spans of its timeline."""
+    """The call report of a roadmap item carries the spans of its timeline.
+
+    The innermost wrapper (``trylast``): the secret filter, outside it, redacts their notes.
+    """
     report = yield
     if call.when == "call" and active(item.config):
         from pytest_roadmap.segments import attach

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import signal
 import sys
 
 import pytest
@@ -11,6 +12,10 @@ import pytest
 from .conftest import FAKE_AGENT
 from .conftest import TWO_GROUPS
 from .conftest import Project
+from .test_reliability import INTERRUPTED_EXIT
+from .test_reliability import Running
+from .test_reliability import started_tasks
+from .test_reliability import wait_for
 
 TIMEOUT = 120
 REPORT = "status/roadmap-report.html"
@@ -123,3 +128,55 @@ def test_rewrites_slow_down_when_they_are_slow() -> None:
 
     assert pace([]) == pace([0.001]) == 3.0
     assert pace([0.2, 0.05, 0.3]) == pytest.approx(5.0)  # the quickest of the last ones
+
+
+def test_an_interrupted_run_shows_what_was_running(project: Project) -> None:
+    project.roadmap()
+    run = Running(project, "-n", "2", "--roadmap-stagger", "0", plan={"A2": ["--sleep", "60"]})
+    try:
+        wait_for("A2 to start", lambda: "A2" in started_tasks(project))
+        wait_for("the page to show A2", lambda: 'data-step="A2"' in _page(project))
+        run.signal(signal.SIGINT)
+        assert run.wait() == INTERRUPTED_EXIT
+    finally:
+        run.kill()
+    page = _page(project)
+    assert 'class="state finished failed"' in page and "refresh" not in page
+    assert re.search(r'class="bar agent interrupted" data-step="A2"', page)
+    assert "<h2>Resume</h2>" in page
+
+
+def test_run_wide_waits_are_bands_across_the_lanes(project: Project) -> None:
+    """The controller's usage-limit and memory waits (RoadmapRun.waits) reach the page."""
+    project.roadmap()
+    project.pytester.makeconftest(
+        """
+import time
+
+from pytest_roadmap.context import run_key
+from pytest_roadmap.segments import Segment
+
+
+def pytest_runtest_logstart(nodeid):
+    import pytest  # noqa
+    if nodeid.endswith("::B1"):
+        run = CONFIG.stash[run_key]
+        now = time.time()
+        run.waits.append(Segment("limit_wait", now - 0.02, now - 0.01, "five_hour limit"))
+        run.waits.append(Segment("memory_wait", now - 0.01, now, "2 GiB free"))
+
+
+def pytest_configure(config):
+    global CONFIG
+    CONFIG = config
+"""
+    )
+    assert project.run("--roadmap-no-commit", timeout=TIMEOUT).ret == 0
+    page = _page(project)
+    assert '<g class="wait-band limit_wait"><title>usage-limit wait (all agents): five_hour' in page
+    assert '<g class="wait-band memory_wait"><title>memory wait (all agents): 2 GiB' in page
+
+
+def _page(project: Project) -> str:
+    path = project.path / REPORT
+    return path.read_text(encoding="utf-8") if path.exists() else ""
