@@ -35,6 +35,7 @@ from pytest_roadmap.report import resume_command
 from pytest_roadmap.report import skip_line
 from pytest_roadmap.report import step_name
 from pytest_roadmap.report_page import REFRESH_SECONDS
+from pytest_roadmap.report_page import TIMELINE_STYLE
 from pytest_roadmap.report_page import group_stats
 from pytest_roadmap.report_page import groups_table
 from pytest_roadmap.report_page import render_page
@@ -379,6 +380,12 @@ def _with_waits(mark: RunMark, waits: tuple[segments.Segment, ...]) -> RunMark:
     return replace(mark, waits=waits)
 
 
+def _ended(mark: RunMark, now: float) -> RunMark:
+    from dataclasses import replace
+
+    return replace(mark, end=now)
+
+
 def _relative(path: Path, base: Path) -> str:
     try:
         return str(path.relative_to(base))
@@ -400,10 +407,16 @@ class PytestHtmlSection:
     ) -> None:
         records, runs, _ = self.report.snapshot()
         now = time.time()
+        # pytest-html writes its report as the session ends: this run is over
+        runs = [run if run.end is not None else _ended(run, now) for run in runs]
+        htmlpath = self.report.config.getoption("htmlpath", None)
+        folder = Path(str(htmlpath)).absolute().parent if htmlpath else Path.cwd()
+        links = log_links(records, self.report.run.settings.project_dir, folder)
         prefix.append(
-            "<h2>Roadmap timeline</h2>"
-            + timeline_section(records, runs, now)
+            f'<div class="roadmap"><style>{TIMELINE_STYLE}</style><h2>Roadmap timeline</h2>'
+            + timeline_section(records, runs, now, links)
             + groups_table(group_stats(records, runs, now))
+            + "</div>"
         )
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:

@@ -23,44 +23,58 @@ __all__ = ["GroupStats", "group_stats", "latest", "render_page"]
 
 REFRESH_SECONDS = 10  # a running report reloads itself this often
 
-STYLE = """
+PAGE_STYLE = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:16px 24px;color:#1f2328;
 background:#fff}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 6px}
 .state{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600}
 .state.running{background:#fff3cd;color:#7a5b00}.state.finished{background:#dafbe1;color:#116329}
 .state.finished.failed{background:#ffebe9;color:#a40e26}
-.scroll{overflow-x:auto;border:1px solid #d0d7de;border-radius:6px}
-svg.timeline{display:block;font:11px sans-serif}
-svg .lane0{fill:#f6f8fa}svg .lane1{fill:#fff}svg .lane-name{fill:#57606a}
-svg .tick line,svg line.tick{stroke:#8c959f}svg text.tick{fill:#57606a}
-svg .bar rect{stroke:#fff;stroke-width:.5}
-svg .bar text{fill:#fff;pointer-events:none}
-svg .agent.passed rect{fill:#2da44e}svg .agent.failed rect{fill:#cf222e}
-svg .agent.running rect{fill:#bf8700}svg .agent.interrupted rect{fill:#8250df}
-svg .gate.passed rect{fill:#0969da}svg .gate.failed rect{fill:#a40e26}
-svg .gate.running rect,svg .gate.interrupted rect{fill:#54aeff}
-svg .repair rect{fill:#e16f24}svg .repair.failed rect{fill:#bc4c00}
-svg .commit.passed rect{fill:#6e7781}svg .commit.failed rect{fill:#a40e26}
-svg .commit.running rect{fill:#afb8c1}svg .skipped rect{fill:#d0d7de}
-svg .wait rect{fill:#afb8c1}svg .wait.retry_wait rect{fill:#fd8c73}
-svg .wait.limit_wait rect{fill:#d4a72c}
-svg .wait-band rect{fill:#d4a72c;fill-opacity:.18;stroke:#d4a72c;stroke-dasharray:3 3}
-svg .wait-band.memory_wait rect{fill:#8250df;stroke:#8250df}
-svg .mark{fill:#1f2328;stroke:#fff;stroke-width:1}svg .mark.resumed{fill:#8250df}
-.legend b{display:inline-block;width:8px;height:8px;border-radius:50%;background:#1f2328;
-margin-right:4px}
-svg .line line{stroke:#57606a;stroke-dasharray:2 3}svg .line text{fill:#1f2328}
-svg .line.run line{stroke:#1f2328;stroke-dasharray:none;stroke-width:1.5}
-svg .line.run text{font-weight:600}svg .line.now line{stroke:#bf8700}
 table{border-collapse:collapse;margin:4px 0}
 th,td{border-bottom:1px solid #d0d7de;padding:3px 10px;text-align:left}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-tr.total td{font-weight:600;border-top:2px solid #8c959f}
-.legend span{display:inline-block;margin-right:12px}
-.legend i{display:inline-block;width:12px;height:10px;margin-right:4px;border-radius:2px}
 pre{background:#f6f8fa;padding:8px;border-radius:6px;overflow-x:auto}
 .muted{color:#57606a}
+"""
+
+#: the timeline's and the group table's own rules: the page has them, and so does the
+#: section in pytest-html's report (whose page rules are its own)
+TIMELINE_STYLE = """
+.roadmap-scroll{overflow-x:auto;border:1px solid #d0d7de;border-radius:6px}
+svg.timeline{display:block;font:11px sans-serif}
+svg.timeline .lane0{fill:#f6f8fa}svg.timeline .lane1{fill:#fff}
+svg.timeline .lane-name{fill:#57606a}
+svg.timeline line.tick{stroke:#8c959f}svg.timeline text.tick{fill:#57606a}
+svg.timeline .bar rect{stroke:#fff;stroke-width:.5}
+svg.timeline .bar text{fill:#fff;pointer-events:none}
+svg.timeline .agent.passed rect{fill:#2da44e}svg.timeline .agent.failed rect{fill:#cf222e}
+svg.timeline .agent.running rect{fill:#bf8700}
+svg.timeline .agent.interrupted rect{fill:#8250df}
+svg.timeline .gate.passed rect{fill:#0969da}svg.timeline .gate.failed rect{fill:#a40e26}
+svg.timeline .gate.running rect,svg.timeline .gate.interrupted rect{fill:#54aeff}
+svg.timeline .repair rect{fill:#e16f24}svg.timeline .repair.failed rect{fill:#bc4c00}
+svg.timeline .commit.passed rect{fill:#6e7781}svg.timeline .commit.failed rect{fill:#a40e26}
+svg.timeline .commit.running rect{fill:#afb8c1}svg.timeline .skipped rect{fill:#d0d7de}
+svg.timeline .wait rect{fill:#afb8c1}svg.timeline .wait.retry_wait rect{fill:#fd8c73}
+svg.timeline .wait.limit_wait rect{fill:#d4a72c}
+svg.timeline .wait-band rect{fill:#d4a72c;fill-opacity:.18;stroke:#d4a72c;
+stroke-dasharray:3 3}
+svg.timeline .wait-band.memory_wait rect{fill:#8250df;stroke:#8250df}
+svg.timeline .mark{fill:#1f2328;stroke:#fff;stroke-width:1}
+svg.timeline .mark.resumed{fill:#8250df}
+svg.timeline .line line{stroke:#57606a;stroke-dasharray:2 3}
+svg.timeline .line text{fill:#1f2328}
+svg.timeline .line.run line{stroke:#1f2328;stroke-dasharray:none;stroke-width:1.5}
+svg.timeline .line.run text{font-weight:600}svg.timeline .line.now line{stroke:#bf8700}
+.roadmap-legend span{display:inline-block;margin-right:12px}
+.roadmap-legend i{display:inline-block;width:12px;height:10px;margin-right:4px;
+border-radius:2px}
+.roadmap-legend b{display:inline-block;width:8px;height:8px;border-radius:50%;
+background:#1f2328;margin-right:4px}
+table.groups{border-collapse:collapse;margin:4px 0}
+table.groups th,table.groups td{border-bottom:1px solid #d0d7de;padding:3px 10px;
+text-align:left}
+table.groups td.n,table.groups th.n{text-align:right;font-variant-numeric:tabular-nums}
+table.groups tr.total td{font-weight:600;border-top:2px solid #8c959f}
 """
 
 LEGEND = (
@@ -208,7 +222,7 @@ def timeline_section(
     legend += (
         '<span><b></b>retry</span><span><b style="background:#8250df"></b>resumed session</span>'
     )
-    return f'<p class="legend">{legend}</p><div class="scroll">{svg}</div>'
+    return f'<p class="roadmap-legend">{legend}</p><div class="roadmap-scroll">{svg}</div>'
 
 
 def render_page(
@@ -240,7 +254,7 @@ def render_page(
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">' if running else "",
         f"<title>roadmap report: {esc(title)}</title>",
-        f"<style>{STYLE}</style></head><body>",
+        f"<style>{PAGE_STYLE}{TIMELINE_STYLE}</style></head><body>",
         f"<header><h1>Roadmap report: {esc(title)}</h1>",
         f"<p>{state} run {current} started {clock(started)}; updated {clock(now)}{history}"
         + (" (this page reloads every 10 s while the run goes on)" if running else "")
