@@ -552,9 +552,9 @@ class CommitItem(_StepMixin, pytest.Item):
         from pytest_roadmap.runlock import lock_files
 
         exclude = [settings.log_dir, *lock_files(settings.status_dir)]
-        exclude += gitops.report_paths(
-            settings.project_dir, [self.config.getoption("xmlpath", None)]
-        )
+        reports = [self.config.getoption(name, None) for name in ("xmlpath", "htmlpath")]
+        reports.append(str(settings.report) if settings.report is not None else None)
+        exclude += gitops.report_paths(settings.project_dir, reports)
         message = gitops.commit_message(self.run.plan, self.step.phase)
         outcome = gitops.commit_phase(settings.project_dir, message, exclude, settings.push)
         self.user_properties.extend(outcome.properties())

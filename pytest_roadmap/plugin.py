@@ -162,10 +162,26 @@ def pytest_configure(config: pytest.Config) -> None:
         services = config.stash[services_key] = Services(config, run)
         config.pluginmanager.register(services, "roadmap-services")
         config.pluginmanager.register(remote.LogReceiver(settings.log_dir), "roadmap-logs")
+        if not (settings.dry_run or config.getoption("collectonly")):
+            register_html_report(config, run, cache)
         if settings.live != "off" and not (settings.dry_run or config.getoption("collectonly")):
             from pytest_roadmap.live_view import LiveView
 
             config.pluginmanager.register(LiveView(config, run, settings.live), "roadmap-live")
+
+
+def register_html_report(config: pytest.Config, run: RoadmapRun, cache: Any) -> None:
+    """The HTML report (unless ``none``), and its section in pytest-html's report with --html."""
+    with_html = config.pluginmanager.hasplugin("html") and getattr(config.option, "htmlpath", None)
+    if run.settings.report is None and not with_html:
+        return
+    from pytest_roadmap.html_report import HtmlReport
+    from pytest_roadmap.html_report import PytestHtmlSection
+
+    report = HtmlReport(config, run, run.settings.report, cache)
+    config.pluginmanager.register(report, "roadmap-html-report")
+    if with_html:
+        config.pluginmanager.register(PytestHtmlSection(report), "roadmap-pytest-html")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -250,11 +266,14 @@ def pytest_collection_modifyitems(
     items.append(PadItem.from_parent(file_node, name=PAD_NAME))
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """The call report of a roadmap item carries the spans of its timeline."""
+    """The call report of a roadmap item carries the spans of its timeline.
+
+    The innermost wrapper (``trylast``): the secret filter, outside it, redacts their notes.
+    """
     report = yield
     if call.when == "call" and active(item.config):
         from pytest_roadmap.segments import attach

@@ -436,4 +436,12 @@ class SecretFilter:
             for name, value in report.user_properties
         ]
         report.sections = [(title, _redacted(body, secrets)) for title, body in report.sections]
+        spans = getattr(report, "roadmap_segments", None)  # the timeline's notes (segments.py)
+        if isinstance(spans, list):
+            report.roadmap_segments = [  # type: ignore[attr-defined]
+                {**span, "note": _redacted(str(span.get("note", "")), secrets)}
+                if isinstance(span, dict)
+                else span
+                for span in spans
+            ]
         return report

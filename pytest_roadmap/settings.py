@@ -96,6 +96,10 @@ SERVICES_DOWN_DESC = "command lines run at the end of the run when services were
 REQUIRE_ENV_DESC = (
     "with .env.example (or .env.sample) in the project, require a .env (default true)"
 )
+REPORT_DESC = (
+    "the HTML report with the run's timeline, kept current during the run, relative to the "
+    "roadmap's directory (default: <status dir>/roadmap-report.html; 'none': no report)"
+)
 
 REMOTE_DESC = "git URL that remote --tx workers clone and push task branches to"
 DEFAULT_TASK_TIMEOUT = 3600.0
@@ -113,6 +117,7 @@ DEFAULT_LIMIT_POLL = 15 * 60.0
 DEFAULT_NOTIFY_TIMEOUT = 30.0
 DEFAULT_LOG_DIR = "logs/orchestrator"
 DEFAULT_STATUS_DIR = "status"
+DEFAULT_REPORT_NAME = "roadmap-report.html"
 CLAUDE_INSTALL_HINT = (
     "Claude Code CLI not found! Install it (npm install -g @anthropic-ai/claude-code) "
     "or set roadmap_claude_bin"
@@ -152,6 +157,7 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_services": (SERVICES_DESC, "linelist", None),
     "roadmap_services_down": (SERVICES_DOWN_DESC, "linelist", None),
     "roadmap_require_env": (REQUIRE_ENV_DESC, "string", None),
+    "roadmap_report": (REPORT_DESC, "string", None),
 }
 
 
@@ -202,6 +208,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--roadmap-services", action="append", metavar="CMD", default=None, help=SERVICE_DESC
     )
+    group.addoption("--roadmap-report", metavar="PATH", default=None, help=REPORT_DESC)
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -249,6 +256,7 @@ class Settings:
     services: tuple[str, ...] | None = None  # None: 'up' from the compose file, if any
     services_down: tuple[str, ...] = ()
     require_env: bool = True
+    report: Path | None = None  # the HTML report; None: not written
 
     @property
     def uses_claude(self) -> bool:
@@ -531,10 +539,14 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         None if run_budget_value is None else _positive(run_budget_value, where, float, "budget")
     )
 
+    report_value, _ = look.get("roadmap_report")
+    status_dir = project_dir / str(status_value or DEFAULT_STATUS_DIR)
+
     return Settings(
         services=_services(look.get("roadmap_services")),
         services_down=_as_lines(look.get("roadmap_services_down")[0] or ()),
         require_env=_flag(look.get("roadmap_require_env"), default=True),
+        report=_report_path(report_value, project_dir, status_dir),
         fix_attempts=counts["fix_attempts"],
         retries=counts["retries"],
         retry_backoff=seconds["retry_backoff"],
@@ -570,5 +582,13 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         claude_args=_as_args(args_value) if args_value else (),
         prompt_template=project_dir / str(template_value) if template_value else None,
         log_dir=project_dir / str(log_value or DEFAULT_LOG_DIR),
-        status_dir=project_dir / str(status_value or DEFAULT_STATUS_DIR),
+        status_dir=status_dir,
     )
+
+
+def _report_path(value: object, project_dir: Path, status_dir: Path) -> Path | None:
+    """The HTML report's path: given (relative to the roadmap's directory), default, or none."""
+    if value is None or str(value).strip() == "":
+        return status_dir / DEFAULT_REPORT_NAME
+    text = str(value).strip()
+    return None if text.lower() == "none" else project_dir / text

@@ -202,9 +202,21 @@ def show_status(config: pytest.Config) -> int:
     commands = up_commands(settings)
     if commands:
         lines.append(f"services: a run starts them first with {'; '.join(commands)}")
+    lines.append(report_line(settings.report, settings.project_dir))
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("=", f"roadmap status: {settings.roadmap.name}")
         for line in lines:
             reporter.write_line(line)
     return 0
+
+
+def report_line(report: Path | None, project_dir: Path) -> str:
+    """Where the HTML report with the run's timeline is (or that it is turned off)."""
+    if report is None:
+        return "report: none (roadmap_report = none)"
+    try:
+        shown = str(report.relative_to(project_dir))
+    except ValueError:
+        shown = str(report)
+    return f"report: {shown}" + ("" if report.exists() else " (not written yet)")

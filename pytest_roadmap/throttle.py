@@ -25,6 +25,15 @@ class Throttle:
         self._timer: threading.Timer | None = None
         self._error: BaseException | None = None
 
+    @property
+    def interval(self) -> float:
+        """Seconds between two writes; may be changed at any time (the next wait uses it)."""
+        return self._interval
+
+    @interval.setter
+    def interval(self, seconds: float) -> None:
+        self._interval = seconds
+
     def request(self) -> None:
         """Ask for a write: now, if the last one is ``interval`` old, else soon."""
         self._raise_deferred()

@@ -19,6 +19,8 @@ KEYS = (
     "overhead_vs_pytest",
     "collect_10k_s",
     "import_ms",
+    "report_rewrite_ms",
+    "report_overhead_pct",
 )
 SMOKE_TIMEOUT = 240  # below the suite's 300 s pytest-timeout
 PAIR = re.compile(r"([a-z0-9_]+)=(\S+)")

@@ -172,13 +172,14 @@ def record(project: Project, key: str) -> dict[str, Any]:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` with its content, but .git and pytester's output files."""
+    """Every file under ``folder`` with its content, but .git, pytester's output files and
+    the HTML report (a running run keeps rewriting it)."""
     return {
         str(path.relative_to(folder)): path.read_bytes()
         for path in sorted(folder.rglob("*"))
         if path.is_file()
         and ".git" not in path.relative_to(folder).parts
-        and path.name not in ("stdout", "stderr")
+        and path.name not in ("stdout", "stderr", "roadmap-report.html")
     }
 
 
