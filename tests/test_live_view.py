@@ -22,10 +22,12 @@ from pytest_roadmap.live_view import LogTail
 from pytest_roadmap.live_view import RowView
 from pytest_roadmap.live_view import _LineRouter
 from pytest_roadmap.live_view import elapsed_text
+from pytest_roadmap.live_view import notice_text
 from pytest_roadmap.live_view import render
 from pytest_roadmap.live_view import tail_for
 from pytest_roadmap.live_view import wanted
 from pytest_roadmap.plan import Plan
+from pytest_roadmap.plan import Progress
 from pytest_roadmap.roadmap import parse_roadmap
 from tests.conftest import TWO_GROUPS
 from tests.conftest import Project
@@ -332,3 +334,19 @@ def test_on_a_tty_the_running_task_shows_in_the_live_region(
     assert re.search(r"\[roadmap\] A1 passed in [\d.]+s \(\$0\.0123, 2 turns\)\n", plain), plain
     assert re.search(r"=+ roadmap summary =+\n", plain), plain
     assert re.search(r"=+ \d+ passed.* in [\d.]+s", plain), plain
+
+
+def test_a_usage_limit_pause_shows_a_countdown_then_a_warning_stays() -> None:
+    progress = Progress(Plan.build(parse_roadmap(TWO_GROUPS)))
+    now = time.time()
+    assert notice_text(progress, now) == ""
+    progress.pause(now + 4 * 3600 + 12 * 60 + 30, "usage limit (5-hour)")
+    notice = notice_text(progress, now)
+    until = time.strftime("%H:%M", time.localtime(now + 4 * 3600 + 12 * 60 + 30))
+    assert notice.startswith(f"usage limit (5-hour): no agent starts until {until} (4h")
+    console = _console()
+    console.print(render([], "roadmap: 0 running", 100, notice))
+    assert f"no agent starts until {until}" in _text(console)
+    progress.resume()
+    progress.warning = "usage limit (weekly) close: resets at Fri 09:00 (in 2d 3h)"
+    assert notice_text(progress, now) == progress.warning
