@@ -619,3 +619,35 @@ def test_chaos_interrupts_then_resume(project: Project, runs: Callable[..., Runn
     assert project.status("pending_tasks.txt") == []
     assert project.status("in_progress_tasks.txt") == []
     assert not (project.path / "status" / "interrupted_tasks.txt").exists()
+
+
+def test_ctrl_c_during_a_usage_limit_wait_then_resume(
+    project: Project, runs: Callable[..., Running]
+) -> None:
+    """The wait is interruptible like any run; the sessions the limit stopped go on next time."""
+    project.roadmap()
+    now = time.time()
+    limited = project.agent("--stream-json", "--limit-until", str(now + 3600))
+    run = runs("-n", "2", agent=limited, env={"FAKE_AGENT_LIMIT_RESET": str(now + 600)})
+    wait_for("the usage limit wait", lambda: "Ctrl-C stops" in run.output())
+    wait_for("both agents to meet the limit", lambda: len(project.records("end")) == 2)
+    time.sleep(1)  # the second task's word reaches the controller
+    assert "usage limit (5-hour) reached: waiting until" in run.output()
+    run.signal(signal.SIGINT)
+    assert run.wait() == INTERRUPTED_EXIT
+    assert sorted(project.status("interrupted_tasks.txt")) == ["PHASE_1:A:A1", "PHASE_1:A:A2"]
+    for task in ("A1", "A2"):
+        saved = record(project, f"PHASE_1:A:{task}")
+        assert saved["outcome"] == "interrupted", saved
+        assert (saved.get("session_id"), saved.get("limit_type")) == (
+            f"fake-session-{task}",
+            "five_hour",
+        )
+    marker = len(project.records())
+
+    result = project.run("-n", "2", agent=project.agent("--stream-json"))
+
+    assert result.ret == 0, result.stdout.str()
+    again = [r for r in project.records()[marker:] if r["event"] == "start" and r["task"] < "B"]
+    assert sorted(r["task"] for r in again) == ["A1", "A2"]
+    assert all(str(r["prompt"]).startswith("Continue Phase 1") for r in again), again
