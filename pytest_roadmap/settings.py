@@ -59,8 +59,15 @@ RETRIES_DESC = (
     "retries of a task after a transient agent failure: HTTP 429/5xx, a crash (default 2)"
 )
 RETRY_BACKOFF_DESC = "seconds before the first retry; doubled for each further one (default 5)"
-STAGGER_DESC = "seconds between agent starts under xdist, so agents don't all call the API at once"
+STAGGER_DESC = (
+    "seconds between agent starts of a burst under xdist (the starts after a quiet minute), "
+    "so agents don't all call the API at once"
+)
 RUN_BUDGET_DESC = "stop starting tasks once the roadmap's agents have spent this many USD in all"
+ORDER_DESC = (
+    "order of a group's tasks when more are ready than agents free: 'roadmap', "
+    "'longest-first' (by estimate) or 'auto' (longest first where estimates exist; default)"
+)
 LOG_DIR_DESC = "directory of the agents' and gates' logs, relative to the roadmap's directory"
 STATUS_DIR_DESC = "directory of the status files, relative to the roadmap's directory"
 LIVE_DESC = (
@@ -72,6 +79,7 @@ REMOTE_DESC = "git URL that remote --tx workers clone and push task branches to"
 DEFAULT_TASK_TIMEOUT = 3600.0
 ISOLATION_MODES = ("shared", "worktree")
 LIVE_MODES = ("auto", "on", "off")
+ORDER_MODES = ("auto", "longest-first", "roadmap")
 #: the --roadmap-agent presets (built in pytest_roadmap.agents)
 AGENT_PRESETS = ("claude", "codex", "command")
 DEFAULT_FIX_ATTEMPTS = 1
@@ -110,6 +118,7 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_log_dir": (LOG_DIR_DESC, "string", DEFAULT_LOG_DIR),
     "roadmap_status_dir": (STATUS_DIR_DESC, "string", DEFAULT_STATUS_DIR),
     "roadmap_live": (LIVE_DESC, "string", None),
+    "roadmap_order": (ORDER_DESC, "string", None),
 }
 
 
@@ -149,6 +158,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--roadmap-stagger", metavar="SECONDS", default=None, help=STAGGER_DESC)
     group.addoption("--roadmap-run-budget-usd", metavar="USD", default=None, help=RUN_BUDGET_DESC)
     group.addoption("--roadmap-live", choices=LIVE_MODES, default=None, help=LIVE_DESC)
+    group.addoption("--roadmap-order", choices=ORDER_MODES, default=None, help=ORDER_DESC)
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -187,6 +197,7 @@ class Settings:
     agent_bin: str | None = None
     agent_args: tuple[str, ...] = ()
     live: str = "auto"  # one of LIVE_MODES
+    order: str = "auto"  # one of ORDER_MODES
 
     @property
     def uses_claude(self) -> bool:
@@ -288,6 +299,16 @@ def _live_mode(found: tuple[object, str]) -> str:
     if mode not in LIVE_MODES:
         choices = ", ".join(repr(choice) for choice in LIVE_MODES)
         raise pytest.UsageError(f"invalid live view {value!r} from {where}: use one of {choices}")
+    return mode
+
+
+def _order_mode(found: tuple[object, str]) -> str:
+    """The order of a group's tasks: one of ORDER_MODES (default 'auto')."""
+    value, where = found
+    mode = str(value or "auto").strip().lower()
+    if mode not in ORDER_MODES:
+        choices = ", ".join(repr(choice) for choice in ORDER_MODES)
+        raise pytest.UsageError(f"invalid order {value!r} from {where}: use one of {choices}")
     return mode
 
 
@@ -416,6 +437,7 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         stagger=seconds["stagger"],
         run_budget_usd=run_budget,
         live=_live_mode(look.get("roadmap_live", env="ROADMAP_LIVE")),
+        order=_order_mode(look.get("roadmap_order")),
         agent=agent,
         agent_bin=str(agent_bin_value) if agent_bin_value else None,
         agent_args=_as_args(agent_args_value) if agent_args_value else (),
