@@ -19,6 +19,9 @@ KEYS = (
     "overhead_vs_pytest",
     "collect_10k_s",
     "import_ms",
+    "makespan_vs_bash",
+    "order_gain",
+    "startup_n4_s",
 )
 SMOKE_TIMEOUT = 240  # below the suite's 300 s pytest-timeout
 PAIR = re.compile(r"([a-z0-9_]+)=(\S+)")

@@ -146,16 +146,18 @@ def test_stagger_reserves_one_start_per_interval(
 
 
 def test_stagger_spaces_bursts_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Starts spread out by tasks ending at different times go at once; a burst after a
-    quiet spell is spaced again."""
+    """Starts asked for after the burst's first interval go at once (even many, one
+    after another); a burst after a quiet spell is spaced again."""
     clock = [1000.0]
     monkeypatch.setattr(time, "time", lambda: clock[0])
     monkeypatch.setattr(time, "sleep", lambda seconds: None)
     assert [stagger.wait_for_slot(tmp_path, 1.0) for _ in range(2)] == [0.0, 1.0]
-    clock[0] = 1005.0  # a task ended: the wave is over
+    clock[0] = 1001.5  # a task ended: asked for after the burst
     assert stagger.wait_for_slot(tmp_path, 1.0) == 0.0
-    assert stagger.wait_for_slot(tmp_path, 1.0) == 0.0  # another one in the same second
-    clock[0] = 1005.0 + stagger.QUIET  # a quiet minute (a long gate, a usage-limit wait)
+    assert stagger.wait_for_slot(tmp_path, 1.0) == 0.0  # another one in the same instant
+    clock[0] = 1001.8  # short tasks, starts close together: still not a burst
+    assert stagger.wait_for_slot(tmp_path, 1.0) == 0.0
+    clock[0] = 1001.8 + stagger.QUIET  # a quiet minute (a long gate, a usage-limit wait)
     assert [stagger.wait_for_slot(tmp_path, 1.0) for _ in range(3)] == [0.0, 1.0, 2.0]
 
 
