@@ -7,7 +7,8 @@
 
 Progress goes to stderr; stdout gets Markdown tables, the targets, and as its last line
 one summary: ``makespan_vs_ideal=<x> makespan_vs_xargs=<x> overhead_vs_pytest=<x>
-collect_10k_s=<x> import_ms=<x>`` (``nan`` for what was not measured).
+collect_10k_s=<x> import_ms=<x> makespan_vs_bash=<x> order_gain=<x> startup_n4_s=<x>``
+(``nan`` for what was not measured).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import collect
 import makespan
 import overhead
+import speed
 import startup
 from common import BenchError
 from common import Result
@@ -40,6 +42,9 @@ SUMMARY_KEYS = (
     "overhead_vs_pytest",
     "collect_10k_s",
     "import_ms",
+    "makespan_vs_bash",
+    "order_gain",
+    "startup_n4_s",
 )
 
 BENCHMARKS: dict[str, Callable[[str], Result]] = {
@@ -47,6 +52,7 @@ BENCHMARKS: dict[str, Callable[[str], Result]] = {
     "overhead": overhead.run,
     "collect": collect.run,
     "startup": startup.run,
+    "speed": speed.run,
 }
 
 
