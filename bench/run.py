@@ -7,8 +7,9 @@
 
 Progress goes to stderr; stdout gets Markdown tables, the targets, and as its last line
 one summary: ``makespan_vs_ideal=<x> makespan_vs_xargs=<x> overhead_vs_pytest=<x>
-collect_10k_s=<x> import_ms=<x> report_rewrite_ms=<x> report_overhead_pct=<x>`` (``nan`` for
-what was not measured).
+collect_10k_s=<x> import_ms=<x> report_rewrite_ms=<x> report_overhead_pct=<x>
+makespan_vs_bash=<x> order_gain=<x> startup_n4_s=<x>`` (``nan`` for what was not
+measured).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import collect
 import makespan
 import overhead
 import report
+import speed
 import startup
 from common import BenchError
 from common import Result
@@ -44,6 +46,9 @@ SUMMARY_KEYS = (
     "import_ms",
     "report_rewrite_ms",
     "report_overhead_pct",
+    "makespan_vs_bash",
+    "order_gain",
+    "startup_n4_s",
 )
 
 BENCHMARKS: dict[str, Callable[[str], Result]] = {
@@ -52,6 +57,7 @@ BENCHMARKS: dict[str, Callable[[str], Result]] = {
     "collect": collect.run,
     "startup": startup.run,
     "report": report.run,
+    "speed": speed.run,
 }
 
 

@@ -22,10 +22,13 @@ from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.limits import UsageLimit
 from pytest_roadmap.notify import Notifier
 from pytest_roadmap.notify import notify
+from pytest_roadmap.plan import DONE_IN_ROADMAP
+from pytest_roadmap.plan import GROUP_DONE_IN_ROADMAP
 from pytest_roadmap.plan import Outcome
 from pytest_roadmap.plan import Progress
 from pytest_roadmap.plan import Step
 from pytest_roadmap.plan import group_key
+from pytest_roadmap.plan import group_label
 from pytest_roadmap.plan import local_id_of
 from pytest_roadmap.plan import task_key
 from pytest_roadmap.report import TaskLine
@@ -40,6 +43,7 @@ from pytest_roadmap.state import TaskRecords
 from pytest_roadmap.state import task_digest
 from pytest_roadmap.throttle import Throttle
 
+NOTHING = "nothing to commit"  # the phase commit's note when the tree had no change
 PENDING_INTERVAL = 1.0  # seconds between rewrites of status/pending_tasks.txt during a run
 
 
@@ -94,8 +98,12 @@ class RoadmapController:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """Serial runs: the selection is what remains after -k, -m and friends."""
+        """Serial runs: the selection is what remains after -k, -m and friends; the items
+        run in start order (see :mod:`pytest_roadmap.order`)."""
         self.select(item.nodeid for item in items)
+        position = {step.local_id: i for i, step in enumerate(self.progress.selected)}
+        if all(local_id_of(item.nodeid) in position for item in items):
+            items.sort(key=lambda item: position[local_id_of(item.nodeid)])
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -237,11 +245,34 @@ class RoadmapController:
     # -- the rest ------------------------------------------------------------
 
     def select(self, nodeids: Iterable[str]) -> None:
-        """Tell progress which steps this run selected."""
+        """Tell progress which steps this run selected, each group's tasks in start order."""
+        from pytest_roadmap import order
+
         self.nodeids = {local_id_of(nodeid): nodeid for nodeid in nodeids}
-        self.progress.selected = tuple(s for s in self.run.plan.steps if s.local_id in self.nodeids)
+        selected = [s for s in self.run.plan.steps if s.local_id in self.nodeids]
+        mode = self.run.settings.order
+        estimates = {} if mode == "roadmap" else order.estimates(self.run.roadmap, self.records.get)
+        self.progress.selected = tuple(order.dispatch_order(selected, estimates, mode))
+        if self.run.settings.dry_run or self.config.getoption("collectonly"):
+            self._show_order(estimates, mode)
         if self.distributed and self.session is not None:
             self.session.testscollected = len(self.nodeids)  # not counting the dispatch pad
+
+    def _show_order(self, estimates: dict[str, Any], mode: str) -> None:
+        """--collect-only and dry runs: each group's start order and the estimates used."""
+        from pytest_roadmap import order
+
+        groups: dict[int, list[Step]] = {}
+        for step in self.run.plan.steps:
+            runs = step.local_id in self.nodeids and not self.progress.static_skip(step)
+            if step.kind == "task" and runs:
+                groups.setdefault(step.ordinal, []).append(step)
+        for tasks in groups.values():
+            if len(tasks) > 1:
+                assert tasks[0].group is not None
+                label = group_label(tasks[0].phase, tasks[0].group)
+                text = order.describe(tasks, estimates, mode)
+                self._line(f"{label} start order ({mode}): {text}")
 
     def distribute(self) -> None:
         """xdist runs the items; the scheduler reports what it never sends."""
@@ -288,6 +319,10 @@ class RoadmapController:
             self._task_settled(step, outcome, rep, props)
         elif step.kind == "gate" and outcome == "passed":
             self._group_complete(step)
+        elif step.kind == "gate" and self.progress.static_skip(step) == GROUP_DONE_IN_ROADMAP:
+            self._group_complete(step, DONE_IN_ROADMAP)
+        elif step.kind == "commit" and outcome == "passed" and props.get("note") == NOTHING:
+            self._line(f"{step.label}: {NOTHING}, no commit made")
         elif outcome == "failed":
             reason = _first_line(rep)
             line = reason if reason.startswith(step.label) else f"{step.label} failed: {reason}"
@@ -474,10 +509,14 @@ class RoadmapController:
             f"cost ${cost:.4f}"
         )
 
-    def _group_complete(self, gate: Step) -> None:
+    def _group_complete(self, gate: Step, why: str | None = None) -> None:
+        """Record a group complete: its gate passed, or (``why``) it had nothing to do."""
         assert gate.group is not None
-        self._line(f"{gate.label} passed: group complete")
-        self._group_resources(gate)
+        if why is None:
+            self._line(f"{gate.label} passed: group complete")
+            self._group_resources(gate)
+        else:
+            self._line(f"{group_label(gate.phase, gate.group)} complete: {why}, no agent or gate")
         if not self.writes:
             return
         tasks = []

@@ -22,6 +22,8 @@ StepKind = Literal["task", "gate", "commit"]
 Outcome = Literal["passed", "failed", "skipped"]
 
 DONE_IN_ROADMAP = "done in ROADMAP.md"
+#: the gate's skip reason when every task of its group is done in the roadmap
+GROUP_DONE_IN_ROADMAP = f"already complete: {DONE_IN_ROADMAP}"
 PASSED_EARLIER = "passed in an earlier run"
 COMPLETE_PHASE = "already complete: every group of the phase is complete"
 
@@ -124,11 +126,15 @@ class Plan:
         skips: dict[str, str] = {}
         push_only: set[str] = set()
         ordinal = 0
+        complete = set(completion.groups)
         for phase in roadmap.phases:
             selected = phases is None or phase.number in phases
             for group in phase.groups:
                 ordinal += 1
                 done_source = completion.groups.get(group_key(phase, group))
+                if done_source is None and group.tasks and all(t.done for t in group.tasks):
+                    done_source = DONE_IN_ROADMAP  # no agent, no gate: nothing to do
+                    complete.add(group_key(phase, group))
                 for task in group.tasks:
                     step = Step("task", phase, group, task, ordinal)
                     steps.append(step)
@@ -146,7 +152,7 @@ class Plan:
             steps.append(commit)
             if not selected:
                 skips[commit.local_id] = _not_selected(phase)
-            elif all(group_key(phase, g) in completion.groups for g in phase.groups):
+            elif all(group_key(phase, g) in complete for g in phase.groups):
                 if completion.unpushed:
                     push_only.add(commit.local_id)
                 else:
@@ -267,3 +273,13 @@ def _failure_text(step: Step) -> str:
         return f"{step.label} failed"
     assert step.group is not None and step.task is not None
     return f"{group_label(step.phase, step.group)} task {step.task.id} failed"
+
+
+def largest_group(plan: Plan) -> int:
+    """Most tasks of one group that may run (not skipped before the run); at least 1, for
+    gates and commits: more agents than this never all have work."""
+    counts: dict[int, int] = {}
+    for step in plan.steps:
+        if step.kind == "task" and step.local_id not in plan.static_skips:
+            counts[step.ordinal] = counts.get(step.ordinal, 0) + 1
+    return max(counts.values(), default=1)

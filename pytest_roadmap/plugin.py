@@ -91,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_roadmap.parsed_cache import ParsedCache
     from pytest_roadmap.plan import Plan
     from pytest_roadmap.plan import Progress
+    from pytest_roadmap.plan import largest_group
     from pytest_roadmap.roadmap import RoadmapError
     from pytest_roadmap.roadmap import load_roadmap
     from pytest_roadmap.state import MemoryCache
@@ -141,6 +142,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if controller:
         from pytest_roadmap.controller import RoadmapController
 
+        _fit_workers(config, largest_group(plan))
         run.progress = Progress(plan)
         ctl = RoadmapController(config, run, status, records)
         config.stash[controller_key] = ctl
@@ -191,6 +193,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         ctl.start_run()
         # once, before the first agent (xdist starts its workers after this hook)
         session.config.stash[services_key].bring_up()
+
+
+def _fit_workers(config: pytest.Config, needed: int) -> None:
+    """``-n N`` starts no more local workers than the largest group has tasks to run: each
+    one costs a Python process, a collection and memory for nothing (``--tx`` stays)."""
+    count = getattr(config.option, "numprocesses", None)
+    tx = getattr(config.option, "tx", None)
+    if isinstance(count, int) and needed < count and tx == ["popen"] * count:
+        config.option.numprocesses = needed
+        config.option.tx = ["popen"] * needed
 
 
 def _worker_count(config: pytest.Config) -> int:

@@ -59,12 +59,19 @@ RETRIES_DESC = (
     "retries of a task after a transient agent failure: HTTP 429/5xx, a crash (default 2)"
 )
 RETRY_BACKOFF_DESC = "seconds before the first retry; doubled for each further one (default 5)"
-STAGGER_DESC = "seconds between agent starts under xdist, so agents don't all call the API at once"
+STAGGER_DESC = (
+    "seconds between agent starts of a burst under xdist (the starts after a quiet minute), "
+    "so agents don't all call the API at once"
+)
 MEMFREE_DESC = (
     "start a new agent only while the machine has this much memory available (512M, 2G); "
     "one agent always runs (env ROADMAP_MEMFREE)"
 )
 RUN_BUDGET_DESC = "stop starting tasks once the roadmap's agents have spent this many USD in all"
+ORDER_DESC = (
+    "order of a group's tasks when more are ready than agents free: 'roadmap', "
+    "'longest-first' (by estimate) or 'auto' (longest first where estimates exist; default)"
+)
 LOG_DIR_DESC = "directory of the agents' and gates' logs, relative to the roadmap's directory"
 STATUS_DIR_DESC = "directory of the status files, relative to the roadmap's directory"
 LIVE_DESC = (
@@ -105,6 +112,7 @@ REMOTE_DESC = "git URL that remote --tx workers clone and push task branches to"
 DEFAULT_TASK_TIMEOUT = 3600.0
 ISOLATION_MODES = ("shared", "worktree")
 LIVE_MODES = ("auto", "on", "off")
+ORDER_MODES = ("auto", "longest-first", "roadmap")
 #: the --roadmap-agent presets (built in pytest_roadmap.agents)
 AGENT_PRESETS = ("claude", "codex", "command")
 DEFAULT_FIX_ATTEMPTS = 1
@@ -158,6 +166,7 @@ INI_SETTINGS: dict[str, tuple[str, str, str | None]] = {
     "roadmap_services_down": (SERVICES_DOWN_DESC, "linelist", None),
     "roadmap_require_env": (REQUIRE_ENV_DESC, "string", None),
     "roadmap_report": (REPORT_DESC, "string", None),
+    "roadmap_order": (ORDER_DESC, "string", None),
 }
 
 
@@ -209,6 +218,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--roadmap-services", action="append", metavar="CMD", default=None, help=SERVICE_DESC
     )
     group.addoption("--roadmap-report", metavar="PATH", default=None, help=REPORT_DESC)
+    group.addoption("--roadmap-order", choices=ORDER_MODES, default=None, help=ORDER_DESC)
     for name, (help_text, kind, default) in INI_SETTINGS.items():
         parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
 
@@ -257,6 +267,7 @@ class Settings:
     services_down: tuple[str, ...] = ()
     require_env: bool = True
     report: Path | None = None  # the HTML report; None: not written
+    order: str = "auto"  # one of ORDER_MODES
 
     @property
     def uses_claude(self) -> bool:
@@ -399,6 +410,16 @@ def _flag(found: tuple[object, str], default: bool) -> bool:
     if text in ("false", "no", "off", "0"):
         return False
     raise pytest.UsageError(f"invalid value {value!r} from {where}: use true or false")
+
+
+def _order_mode(found: tuple[object, str]) -> str:
+    """The order of a group's tasks: one of ORDER_MODES (default 'auto')."""
+    value, where = found
+    mode = str(value or "auto").strip().lower()
+    if mode not in ORDER_MODES:
+        choices = ", ".join(repr(choice) for choice in ORDER_MODES)
+        raise pytest.UsageError(f"invalid order {value!r} from {where}: use one of {choices}")
+    return mode
 
 
 def _rank(where: str) -> int:
@@ -559,6 +580,7 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         run_budget_usd=run_budget,
         memfree=memfree,
         live=_live_mode(look.get("roadmap_live", env="ROADMAP_LIVE")),
+        order=_order_mode(look.get("roadmap_order")),
         agent=agent,
         agent_bin=str(agent_bin_value) if agent_bin_value else None,
         agent_args=_as_args(agent_args_value) if agent_args_value else (),

@@ -21,6 +21,9 @@ KEYS = (
     "import_ms",
     "report_rewrite_ms",
     "report_overhead_pct",
+    "makespan_vs_bash",
+    "order_gain",
+    "startup_n4_s",
 )
 SMOKE_TIMEOUT = 240  # below the suite's 300 s pytest-timeout
 PAIR = re.compile(r"([a-z0-9_]+)=(\S+)")
