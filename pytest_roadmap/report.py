@@ -421,7 +421,10 @@ class RunSummary:
         progress = self.run.progress
         selected = progress.selected if progress is not None else self.run.plan.steps
         chosen = {step.local_id for step in selected}
-        results = [self.results.get(step.local_id) or StepResult(step) for step in selected]
+        in_roadmap_order = [
+            s for s in self.run.plan.steps if s.local_id in chosen
+        ]  # not start order
+        results = [self.results.get(s.local_id) or StepResult(s) for s in in_roadmap_order]
         not_selected = [s for s in self.run.plan.steps if s.local_id not in chosen]
         if not results:
             return []
