@@ -23,6 +23,7 @@ Ties keep roadmap order. Pure logic, no pytest.
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections.abc import Callable
@@ -38,6 +39,10 @@ from pytest_roadmap.roadmap import Roadmap
 from pytest_roadmap.roadmap import Task
 
 SECONDS_PER_UNIT = 3600.0  # an estimate's hour, before calibration by earlier runs
+MEASURED = "earlier run"  # the source of an estimate measured by an earlier run
+#: durations an earlier run measured are compared in whole seconds: tasks within a second
+#: of each other keep roadmap order, so a few milliseconds of jitter never reorder them
+MEASURED_RESOLUTION = 1.0
 
 _FIELD_RE = re.compile(  # at the start of a line (a table cell's note) or in brackets
     r"(?:^|[(\[])[*_ ]*(estimated time|estimate|effort|complexity|size|story points|points|sp)"
@@ -135,7 +140,7 @@ def estimates(
     ratios = [measured[key] / written[key][0] for key in measured.keys() & written.keys()]
     scale = statistics.median(ratios) if ratios else SECONDS_PER_UNIT
     out = {key: Estimate(hours * scale, source) for key, (hours, source) in written.items()}
-    out.update({key: Estimate(seconds, "earlier run") for key, seconds in measured.items()})
+    out.update({key: Estimate(seconds, MEASURED) for key, seconds in measured.items()})
     return out
 
 
@@ -156,11 +161,15 @@ def group_order(
         ]
         values = [e.seconds for _, e in known if e is not None]
     middle = statistics.median(values)
-    ranked = sorted(
-        enumerate(known),
-        key=lambda pair: (-(pair[1][1].seconds if pair[1][1] is not None else middle), pair[0]),
-    )
-    return [pair for _, pair in ranked]
+
+    def rank(pair: tuple[int, tuple[Step, Estimate | None]]) -> tuple[float, int]:
+        estimate = pair[1][1]
+        seconds = middle if estimate is None else estimate.seconds
+        if estimate is not None and estimate.source == MEASURED:
+            seconds = math.floor(seconds / MEASURED_RESOLUTION) * MEASURED_RESOLUTION
+        return -seconds, pair[0]
+
+    return [pair for _, pair in sorted(enumerate(known), key=rank)]
 
 
 def dispatch_order(

@@ -215,3 +215,16 @@ def test_workers_fit_the_largest_group(project: Project) -> None:
     result.assert_outcomes(passed=2, skipped=1)
     result.stdout.fnmatch_lines(["created: 1/1 worker"])
     result.stdout.no_fnmatch_line("*4 workers*")
+
+
+def test_milliseconds_measured_earlier_never_reorder_tasks() -> None:
+    roadmap = parse_roadmap("## Phase 1: P\n\n### Group A\n- **A1: a** - a\n- **A2: b** - b\n")
+    plan = Plan.build(roadmap)
+    took = {"A1": 0.101, "A2": 0.134}
+    measured = estimates(roadmap, lambda key: {"duration_s": took[key.rsplit(":", 1)[1]]})
+    names = [s.task.id for s in dispatch_order(plan.steps, measured, "auto") if s.task]
+    assert names == ["A1", "A2"]
+    took = {"A1": 0.101, "A2": 1.134}
+    measured = estimates(roadmap, lambda key: {"duration_s": took[key.rsplit(":", 1)[1]]})
+    names = [s.task.id for s in dispatch_order(plan.steps, measured, "auto") if s.task]
+    assert names == ["A2", "A1"]
