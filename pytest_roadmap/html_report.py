@@ -32,6 +32,7 @@ from pytest_roadmap.report import UNFINISHED
 from pytest_roadmap.report import failure_line
 from pytest_roadmap.report import group_column
 from pytest_roadmap.report import resume_command
+from pytest_roadmap.report import seconds
 from pytest_roadmap.report import skip_line
 from pytest_roadmap.report import step_name
 from pytest_roadmap.report_page import REFRESH_SECONDS
@@ -45,7 +46,6 @@ from pytest_roadmap.state import atomic_write
 from pytest_roadmap.throttle import Throttle
 from pytest_roadmap.timeline import RunMark
 from pytest_roadmap.timeline import StepRecord
-from pytest_roadmap.timeline import duration_text
 
 REWRITE_INTERVAL = 3.0  # least seconds between two rewrites of the page during a run
 #: a rewrite waits at least this many times as long as the last one took, so that keeping
@@ -426,7 +426,7 @@ class PytestHtmlSection:
         props: dict[str, Any] = dict(report.user_properties)
         facts = []
         if props.get("duration_s") is not None:
-            facts.append(duration_text(float(props["duration_s"])))
+            facts.append(seconds(float(props["duration_s"])))
         if props.get("num_turns") is not None:
             facts.append(f"{props['num_turns']} turns")
         if props.get("cost_usd") is not None:

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 
+from pytest_roadmap.report import seconds
 from pytest_roadmap.timeline import RunMark
 from pytest_roadmap.timeline import StepRecord
 from pytest_roadmap.timeline import clock
-from pytest_roadmap.timeline import duration_text
 from pytest_roadmap.timeline import layout
 from pytest_roadmap.timeline import render_svg
 
@@ -184,9 +184,9 @@ def _stats_row(entry: GroupStats, css: str = "") -> str:
         f"<td>{html.escape(entry.group)}</td>"
         f'<td class="n">{entry.passed}</td><td class="n">{entry.failed}</td>'
         f'<td class="n">{entry.skipped}</td>'
-        f'<td class="n">{duration_text(entry.agent_time)}</td>'
-        f'<td class="n">{duration_text(entry.wall_time)}</td>'
-        f'<td class="n">{duration_text(entry.idle_time)}</td>'
+        f'<td class="n">{seconds(entry.agent_time)}</td>'
+        f'<td class="n">{seconds(entry.wall_time)}</td>'
+        f'<td class="n">{seconds(entry.idle_time)}</td>'
         f'<td class="n">${entry.cost:.4f}</td><td class="n">{runs}</td>'
     )
     return f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>"

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from pytest_roadmap.report import seconds
 from pytest_roadmap.segments import Segment
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "RunMark",
     "StepRecord",
     "clock",
-    "duration_text",
     "layout",
     "render_svg",
 ]
@@ -224,16 +224,6 @@ def clock(moment: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(moment))
 
 
-def duration_text(value: float) -> str:
-    """``4.2s``, ``3m05s``, ``1h02m``."""
-    if value < 60:
-        return f"{value:.1f}s"
-    minutes, secs = divmod(round(value), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
 def _lane_order(name: str) -> tuple[int, str, int]:
     """gw2 before gw10; main first."""
     match = re.fullmatch(r"(\D*)(\d+)", name)
@@ -285,7 +275,7 @@ def tooltip(record: StepRecord, start: float, end: float, what: str = "") -> str
     if what:
         lines.append(what)
     lines.append(f"{record.group} · run {record.run} · {record.lane}")
-    lines.append(f"start {clock(start)}, duration {duration_text(max(0.0, end - start))}")
+    lines.append(f"start {clock(start)}, duration {seconds(max(0.0, end - start))}")
     facts = []
     if record.turns is not None:
         facts.append(f"turns {record.turns}")
@@ -363,7 +353,7 @@ def layout(
             x0, x1 = at(number, wait.start), at(number, wait_end)
             what = "usage-limit wait" if wait.kind == "limit_wait" else "memory wait"
             tip = f"{what} (all agents): {wait.note}".rstrip(": ") + (
-                f"\nstart {clock(wait.start)}, duration {duration_text(wait_end - wait.start)}"
+                f"\nstart {clock(wait.start)}, duration {seconds(wait_end - wait.start)}"
             )
             result.bars.append(
                 Bar(
