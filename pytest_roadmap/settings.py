@@ -10,6 +10,7 @@ import os
 import shlex
 import shutil
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -378,13 +379,13 @@ def _agent_preset(preset: tuple[object, str], command: tuple[object, str]) -> st
     return name
 
 
-def _live_mode(found: tuple[object, str]) -> str:
-    """The live view's mode: one of LIVE_MODES (default 'auto')."""
+def _choice(found: tuple[object, str], choices: Sequence[str], what: str) -> str:
+    """One of ``choices`` (default 'auto'), or a UsageError naming ``what`` and where."""
     value, where = found
     mode = str(value or "auto").strip().lower()
-    if mode not in LIVE_MODES:
-        choices = ", ".join(repr(choice) for choice in LIVE_MODES)
-        raise pytest.UsageError(f"invalid live view {value!r} from {where}: use one of {choices}")
+    if mode not in choices:
+        names = ", ".join(repr(choice) for choice in choices)
+        raise pytest.UsageError(f"invalid {what} {value!r} from {where}: use one of {names}")
     return mode
 
 
@@ -410,16 +411,6 @@ def _flag(found: tuple[object, str], default: bool) -> bool:
     if text in ("false", "no", "off", "0"):
         return False
     raise pytest.UsageError(f"invalid value {value!r} from {where}: use true or false")
-
-
-def _order_mode(found: tuple[object, str]) -> str:
-    """The order of a group's tasks: one of ORDER_MODES (default 'auto')."""
-    value, where = found
-    mode = str(value or "auto").strip().lower()
-    if mode not in ORDER_MODES:
-        choices = ", ".join(repr(choice) for choice in ORDER_MODES)
-        raise pytest.UsageError(f"invalid order {value!r} from {where}: use one of {choices}")
-    return mode
 
 
 def _rank(where: str) -> int:
@@ -579,8 +570,8 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         notify_timeout=notify_timeout,
         run_budget_usd=run_budget,
         memfree=memfree,
-        live=_live_mode(look.get("roadmap_live", env="ROADMAP_LIVE")),
-        order=_order_mode(look.get("roadmap_order")),
+        live=_choice(look.get("roadmap_live", env="ROADMAP_LIVE"), LIVE_MODES, "live view"),
+        order=_choice(look.get("roadmap_order"), ORDER_MODES, "order"),
         agent=agent,
         agent_bin=str(agent_bin_value) if agent_bin_value else None,
         agent_args=_as_args(agent_args_value) if agent_args_value else (),
