@@ -33,6 +33,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
+from pytest_roadmap.oneline import one_line
+
 __all__ = [
     "LIMIT_MARGIN",
     "USAGE_LIMIT_ERROR",
@@ -42,7 +44,6 @@ __all__ = [
     "from_rate_limit_event",
     "from_text",
     "local_time",
-    "one_line",
     "parse_reset",
     "plan_wait",
     "stop_reason",
@@ -278,8 +279,3 @@ def _date(month: str, day: int, year: str | None, today: date) -> date | None:
     if year is None and found < today - timedelta(days=1):
         found = found.replace(year=today.year + 1)  # "Jan 2" said in late December
     return found
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_roadmap import limits
 from pytest_roadmap.limits import UsageLimit
+from pytest_roadmap.oneline import one_line
 
 __all__ = [
     "FAILURE_KIND",
@@ -37,7 +38,6 @@ NOT_FOUND_EXIT = 127
 #: HTTP statuses of the API worth a retry: rate limited, server errors, overloaded
 TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_LINE = 1024 * 1024
-REASON_MAX = 300
 ROOT_REFUSAL = "cannot be used with root/sudo privileges"
 ROOT_REASON = (
     "Claude Code refuses --permission-mode bypassPermissions as root: set IS_SANDBOX=1 in the "
@@ -167,7 +167,7 @@ class AgentResult:
             text = self.result_text or ""
             found = limits.from_text(text) if text else None
             resets = self.limit_event.resets_at or (found.resets_at if found else None)
-            return UsageLimit(self.limit_event.kind, resets, limits.one_line(text))
+            return UsageLimit(self.limit_event.kind, resets, one_line(text))
         error = self._result_field("api_error")
         texts = self._texts() if self.is_error or self.result_event is None else []
         for text in texts:
@@ -438,15 +438,6 @@ class EventStream:
         except Exception as exc:  # a broken translator must not stop the reading
             self.translate_error = self.translate_error or one_line(repr(exc))
             return None
-
-
-# -- text --------------------------------------------------------------------------------------
-
-
-def one_line(text: str, limit: int = REASON_MAX) -> str:
-    """Collapse whitespace runs (newlines included) to single spaces; cap the length."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _last_line(text: str) -> str:
