@@ -385,10 +385,8 @@ class RoadmapController:
 
     def _stop_for_limit(self, reason: str) -> None:
         """A usage limit resets too late to wait for: stop, and say how to go on."""
-        self.progress.stop(reason)
         command = " ".join(resume_command(self.config.invocation_params.args, width=10_000))
-        self._line(f"stopping: {reason}; resume after the reset with: {command}")
-        self._notify("run_stopped", f"roadmap run stopped: {reason}")
+        self._stop(reason, f"resume after the reset with: {command}")
 
     # -- word from running items ---------------------------------------------
 

@@ -205,29 +205,20 @@ class TaskItem(_StepMixin, pytest.Item):
         return render(load_template(settings.prompt_template), values)
 
     def session_to_resume(self) -> str | None:
-        """The session of this task's unfinished attempt: one a usage limit stopped, or with
-        --roadmap-resume-sessions any."""
-        run, step = self.run, self.step
-        if not run.settings.resume_sessions or run.records is None or step.task is None:
-            return self.limit_session()
-        assert step.group is not None
-        record = run.records.get(task_key(step.phase, step.group, step.task))
-        unfinished = record.get("outcome") in ("failed", "interrupted")
-        current = record.get("digest") == task_digest(step.task)
-        session = record.get("session_id")
-        return str(session) if unfinished and current and session else None
-
-    def limit_session(self) -> str | None:
-        """The session a usage limit stopped in an earlier run: it continues by default."""
+        """The session of this task's unfinished attempt in an earlier run: one a usage limit
+        stopped (it continues by default), or with --roadmap-resume-sessions any."""
         run, step = self.run, self.step
         if run.records is None or step.task is None:
             return None
         assert step.group is not None
         record = run.records.get(task_key(step.phase, step.group, step.task))
-        stopped = record.get("outcome") == "interrupted" and "limit_type" in record
+        if run.settings.resume_sessions:
+            unfinished = record.get("outcome") in ("failed", "interrupted")
+        else:
+            unfinished = record.get("outcome") == "interrupted" and "limit_type" in record
         current = record.get("digest") == task_digest(step.task)
         session = record.get("session_id")
-        return str(session) if stopped and current and session else None
+        return str(session) if unfinished and current and session else None
 
     def continue_prompt(self, session: str, reason: str | None = None) -> str:
         """The short prompt of a resumed session."""
