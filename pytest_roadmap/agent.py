@@ -32,6 +32,7 @@ from typing import Any
 import psutil
 
 from pytest_roadmap.limits import UsageLimit
+from pytest_roadmap.resources import rss_of
 from pytest_roadmap.stream import NOT_FOUND_EXIT
 from pytest_roadmap.stream import AgentResult
 from pytest_roadmap.stream import EventStream
@@ -334,14 +335,11 @@ class _Memory:
         if now < self.next_at or self._root is None:
             return
         self.next_at = now + self.INTERVAL
-        total = 0
         try:
             procs = [self._root, *self._root.children(recursive=True)]
         except psutil.Error:
             return
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                total += proc.memory_info().rss
+        total = rss_of(procs)
         if total and (self.peak is None or total > self.peak):
             self.peak = total
 

@@ -12,14 +12,16 @@ numbers are the controller's machine's: remote ``--tx`` workers are not looked a
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
 
-__all__ = ["MemoryGuard", "Monitor", "Snapshot", "human_bytes", "parse_size"]
+__all__ = ["MemoryGuard", "Monitor", "Snapshot", "human_bytes", "parse_size", "rss_of"]
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -34,6 +36,15 @@ def parse_size(text: str) -> int:
     if match is None:
         raise ValueError(text)
     return int(float(match[1]) * _UNITS[match[2].lower()])
+
+
+def rss_of(procs: Iterable[psutil.Process]) -> int:
+    """Resident bytes of ``procs`` together (a process gone meanwhile counts nothing)."""
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
 
 
 def human_bytes(count: float) -> str:
@@ -115,15 +126,7 @@ class Monitor:
         except psutil.Error:
             return 0
         skip = {p.pid for p in children} if self.skip_children else set()
-        total = 0
-        for proc in below:
-            if proc.pid in skip:
-                continue
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                continue
-        return total
+        return rss_of(proc for proc in below if proc.pid not in skip)
 
 
 def _worse(a: Snapshot, b: Snapshot) -> Snapshot:
