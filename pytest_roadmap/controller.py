@@ -597,6 +597,9 @@ class RoadmapController:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is None or self.config.get_verbosity() < 0:
             return
+        writer = self.config.get_terminal_writer()
+        if writer.width_of_current_line:  # xdist's status line, rewritten while workers start
+            writer.line()
         for problem in self.notifier.take_problems() if self.notifier is not None else ():
             reporter.write_line(f"[roadmap] warning: {problem}")
         reporter.write_line(f"[roadmap] {text}")

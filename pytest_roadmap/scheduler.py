@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
+from itertools import islice
+from itertools import takewhile
 from typing import Any
 from typing import Protocol
 
@@ -63,9 +65,7 @@ class RoadmapScheduling:
         memory: MemoryGuard | None = None,
     ) -> None:
         from xdist.remote import Producer
-        from xdist.workermanage import parse_tx_spec_config
 
-        self.numnodes = len(parse_tx_spec_config(config))
         self.progress = progress
         self.steps = steps
         self.reporter = reporter
@@ -77,6 +77,8 @@ class RoadmapScheduling:
         self.index_of: dict[str, int] = {}  # local id -> index in the collection
         self.nodeid_of: dict[str, str] = {}  # local id -> node id
         self.waiting: deque[Step] = deque()
+        #: the most items any barrier after this one can run at once
+        self.later_demand: dict[int, int] = {}
         self.running: list[Step] = []
         self.before_send = before_send  # remote runs: push the group's base first
         self.config = config
@@ -94,8 +96,9 @@ class RoadmapScheduling:
 
     @property
     def collection_is_completed(self) -> bool:
-        """Every initial worker has sent its collection."""
-        return len(self.node2collection) >= self.numnodes
+        """A worker has sent its collection: dispatch starts on it while the others still
+        start up, and each joins when its collection (the same as the first) is in."""
+        return bool(self.node2collection)
 
     @property
     def tests_finished(self) -> bool:
@@ -106,8 +109,8 @@ class RoadmapScheduling:
 
     @property
     def has_pending(self) -> bool:
-        """Some step still waits or runs."""
-        return bool(self.waiting) or any(self.node2pending.values())
+        """Some step still waits or runs (before the first collection: all of them)."""
+        return self.collection is None or bool(self.waiting) or any(self.node2pending.values())
 
     # -- the protocol's methods ------------------------------------------------
 
@@ -182,6 +185,13 @@ class RoadmapScheduling:
         # an empty selection has no pad, and nothing to send anyway
         self.reporter.select([self.nodeid_of[local] for local in self.index_of])
         self.waiting = deque(s for s in self.progress.selected if s.local_id in self.index_of)
+        sizes: dict[int, int] = {}  # tasks per barrier
+        for step in self.waiting:
+            sizes[step.ordinal] = sizes.get(step.ordinal, 0) + (step.kind == "task")
+        most = 0
+        for ordinal in sorted(sizes, reverse=True):
+            self.later_demand[ordinal] = most
+            most = max(most, sizes[ordinal], 1)
 
     def _active(self) -> list[Step]:
         self.running = [s for s in self.running if self.progress.outcome(s) is None]
@@ -216,6 +226,34 @@ class RoadmapScheduling:
             node.send_runtest_some([index, self.pad_index])
             active.append(step)
             self.running = active
+        self._retire_idle(active)
+
+    def _retire_idle(self, active: list[Step]) -> None:
+        """Shut down idle workers that no later step can use. A retired worker ends while
+        the last tasks run, instead of holding its memory until, and its teardown after,
+        the end of the run."""
+        alive = [node for node in self.node2pending if not getattr(node, "shutting_down", False)]
+        if len(alive) < 2:
+            return
+        from pytest_roadmap.remote import node_rank
+
+        alive.sort(key=node_rank)  # the first is kept: gates and commits want the repository
+        idle = [node for node in alive[1:] if not self.node2pending[node]]
+        keep = self._demand(active)
+        if idle and keep:  # nothing left at all: the end of the run is xdist's shutdown
+            for node in idle[::-1][: len(alive) - keep]:
+                node.shutdown()
+
+    def _demand(self, active: list[Step]) -> int:
+        """The most items the rest of the run can still run at once: the current group's
+        running and waiting tasks, a gate or commit alone, or a later group's tasks."""
+        upcoming = [*active, *islice(self.waiting, 1)]
+        if not upcoming:
+            return 0
+        now = min(step.ordinal for step in upcoming)  # everything running shares it
+        current = takewhile(lambda s: s.ordinal == now and s.kind == "task", self.waiting)
+        tasks = sum(1 for step in active if step.kind == "task") + sum(1 for _ in current)
+        return max(1, tasks, self.later_demand.get(now, 0))
 
     def _room_for(self, step: Step, active: list[Step]) -> bool:
         """``--roadmap-memfree``: is there memory for another agent? If not, say so once and
@@ -242,7 +280,9 @@ class RoadmapScheduling:
         free = [
             node
             for node, pending in self.node2pending.items()
-            if not pending and not getattr(node, "shutting_down", False)
+            if not pending
+            and node in self.node2collection
+            and not getattr(node, "shutting_down", False)
         ]
         if local_first:
             free.sort(key=node_rank)

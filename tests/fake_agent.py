@@ -5,6 +5,9 @@ then does what its flags say, in this order:
 
   --stdout TEXT / --stderr TEXT   print a line to stdout / stderr (repeatable)
   --api-retry STATUS              with --stream-json: a system/api_retry event (repeatable)
+  --meet DIR                      put our task id in DIR, then wait until DIR holds
+                                  --meet-count ids (default 2): agents that must overlap
+                                  (at most MEET_TIMEOUT s, then exit 1)
   --not-logged-in                 print a result event like the real CLI's
                                   ("Not logged in · Please run /login", is_error), exit 1
   --fail-first N --counter PATH   exit 1 on the first N runs counted in PATH, then go on
@@ -89,8 +92,11 @@ OPTIONS: dict[str, Any] = {
     "limit-warning": float,
     "allocate": int,
     "tick": float,
+    "meet": str,
+    "meet-count": int,
 }
 REPEATABLE: dict[str, Any] = {"write": str, "stdout": str, "stderr": str, "api-retry": int}
+MEET_TIMEOUT = 60.0
 NOT_LOGGED_IN = "Not logged in · Please run /login"
 GRANDCHILD = """
 import os, signal, sys, time
@@ -340,6 +346,19 @@ def resolve_conflicts() -> None:
         git("-C", top, "add", "--", name)
 
 
+def meet(folder: str, count: int) -> bool:
+    """Announce our task in ``folder``, then wait (bounded) until ``count`` tasks did."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, task_id() or str(os.getpid())), "w", encoding="utf-8"):
+        pass
+    deadline = time.monotonic() + MEET_TIMEOUT
+    while len(os.listdir(folder)) < count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def hang(args: argparse.Namespace) -> None:
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -353,6 +372,9 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
     for line in args.stderr:
         print(line, file=sys.stderr, flush=True)
     emit_init(args)
+    if args.meet and not meet(args.meet, args.meet_count or 2):
+        print(f"fake_agent: nobody met us in {args.meet} within {MEET_TIMEOUT:g}s", flush=True)
+        return 1
     if args.limit_warning:
         info = {"status": "allowed_warning", "resetsAt": int(args.limit_warning)}
         emit(

@@ -350,3 +350,23 @@ def test_a_usage_limit_pause_shows_a_countdown_then_a_warning_stays() -> None:
     progress.resume()
     progress.warning = "usage limit (weekly) close: resets at Fri 09:00 (in 2d 3h)"
     assert notice_text(progress, now) == progress.warning
+
+
+def test_progress_lines_start_their_own_line_while_workers_still_start(project: Project) -> None:
+    """Tasks start on the first worker that is ready, while xdist still rewrites its
+    "collecting: 1/3 workers" line on the terminal: each progress line starts a line."""
+    tasks = "".join(f"- **A{n}: Task {n}** - x\n" for n in (1, 2, 3))
+    project.roadmap(f"# R\n\n## Phase 1: P\n\n### Group A: Base\n{tasks}")
+    agent = project.agent("--sleep", "0.5")
+    argv = [sys.executable, "-m", "pytest", "--roadmap", "ROADMAP.md", "-n", "3"]
+    argv += ["--roadmap-agent-command", agent, "--roadmap-no-push", "--roadmap-stagger", "0"]
+    argv += ["-p", "no:cacheprovider", "-p", "no:randomly", "--roadmap-live", "off"]
+    dropped = ("CI", "ROADMAP_LIVE", "COLUMNS", "LINES")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env.update(TERM="xterm-256color")
+    deadline = time.monotonic() + 90
+    out = _run_in_pty(project.path, argv, env, deadline, (40, 120)).decode("utf-8", "replace")
+    plain = ANSI.sub("", out).replace("\r\n", "\n")
+    assert "[roadmap] A3 passed" in plain, plain
+    glued = [line for line in plain.split("\n") if "[roadmap]" in line[1:]]
+    assert not glued, plain

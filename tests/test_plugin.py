@@ -284,7 +284,9 @@ def test_n_auto_means_max_parallel_agents(
     )
     monkeypatch.setenv("MAX_PARALLEL_AGENTS", "3")
     result = project.run("-n", "auto", "--roadmap-no-commit")
-    result.stdout.fnmatch_lines(["3 workers *"])
+    result.stdout.fnmatch_lines(
+        ["created: 3/3 workers", "[[]roadmap] Phase 1 · Group A — 4 tasks, 3 agents"]
+    )
     result.assert_outcomes(passed=5, skipped=1)
 
 

@@ -627,7 +627,8 @@ def test_ctrl_c_during_a_usage_limit_wait_then_resume(
     """The wait is interruptible like any run; the sessions the limit stopped go on next time."""
     project.roadmap()
     now = time.time()
-    limited = project.agent("--stream-json", "--limit-until", str(now + 3600))
+    meet = str(project.path.parent / f"{project.path.name}-meet")  # A1 and A2 both run
+    limited = project.agent("--stream-json", "--meet", meet, "--limit-until", str(now + 3600))
     run = runs("-n", "2", agent=limited, env={"FAKE_AGENT_LIMIT_RESET": str(now + 600)})
     wait_for("the usage limit wait", lambda: "Ctrl-C stops" in run.output())
     wait_for("both agents to meet the limit", lambda: len(project.records("end")) == 2)

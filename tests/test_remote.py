@@ -86,7 +86,10 @@ def test_refused_push_fails_the_task_and_a_rerun_finishes(project: Project) -> N
 def test_local_and_chdir_worker_in_one_run(project: Project) -> None:
     with_origin(project)
     where = workdir(project)
-    result = project.run("--tx", "popen", "--tx", f"popen//chdir={where}", plan=PLAN)
+    # A1 and A2 wait for each other, so they run at once: one on each worker
+    meet = ["--meet", str(project.path.parent / f"{project.path.name}-meet")]
+    plan = {**PLAN, "A1": PLAN["A1"] + meet, "A2": PLAN["A2"] + meet}
+    result = project.run("--tx", "popen", "--tx", f"popen//chdir={where}", plan=plan)
     result.assert_outcomes(passed=9)
     cwds = {r["task"]: r["cwd"] for r in project.records("start")}
     remote = [task for task, cwd in cwds.items() if cwd.startswith(str(where.resolve()))]

@@ -56,10 +56,12 @@ def test_a_usage_limit_pauses_the_run_and_the_tasks_continue_their_sessions(
     project.roadmap(TWO_THEN_ONE)
     until = time.time() + SOON
     xml = project.path.parent / f"{project.path.name}-junit.xml"
+    # under xdist A1 and A2 wait for each other: both run when the limit comes
+    meet = ("--meet", str(project.path.parent / f"{project.path.name}-meet")) if mode else ()
     result = project.run(
         *mode,
         f"--junitxml={xml}",
-        agent=project.agent("--stream-json", "--limit-until", str(until)),
+        agent=project.agent("--stream-json", *meet, "--limit-until", str(until)),
         timeout=TIMEOUT,
     )
     out = result.stdout.str()
@@ -127,12 +129,13 @@ def test_limit_wait_zero_stops_at_once_and_the_next_run_resumes(project: Project
     project.roadmap(TWO_THEN_ONE)
     reset = time.time() + 3600
     started = time.monotonic()
+    meet = str(project.path.parent / f"{project.path.name}-meet")  # A1 and A2 both run
     result = project.run(
         "-n",
         "2",
         "--roadmap-limit-wait",
         "0",
-        agent=project.agent("--stream-json", "--limit-until", str(reset)),
+        agent=project.agent("--stream-json", "--meet", meet, "--limit-until", str(reset)),
         timeout=TIMEOUT,
     )
     took = time.monotonic() - started
