@@ -240,8 +240,9 @@ class RoadmapScheduling:
         alive.sort(key=node_rank)  # the first is kept: gates and commits want the repository
         idle = [node for node in alive[1:] if not self.node2pending[node]]
         keep = self._demand(active)
-        if idle and keep:  # nothing left at all: the end of the run is xdist's shutdown
-            for node in idle[::-1][: len(alive) - keep]:
+        surplus = len(alive) - keep
+        if idle and keep and surplus > 0:  # keep 0: nothing left, the end is xdist's shutdown
+            for node in idle[::-1][:surplus]:
                 node.shutdown()
 
     def _demand(self, active: list[Step]) -> int:

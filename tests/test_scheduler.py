@@ -135,15 +135,20 @@ def test_idle_workers_the_rest_cannot_use_are_shut_down(
     assert [w.shutting_down for w in workers] == [False, True, True]
 
 
-def test_idle_workers_stay_for_a_larger_group_later(pytestconfig: pytest.Config) -> None:
-    text = ROADMAP.replace("### Group A\n", "### Group Z\n- **Z1: z** - z\n\n### Group A\n")
+@pytest.mark.parametrize("count", [2, 4])
+def test_idle_workers_stay_for_a_larger_group_later(
+    pytestconfig: pytest.Config, count: int
+) -> None:
+    """Z1 runs alone; the other workers wait idle for group A's five tasks: none retires,
+    however many fewer workers there are than A has tasks."""
+    tasks = "".join(f"- **A{n}: a** - a\n" for n in range(1, 6))
+    text = f"## Phase 1: P\n\n### Group Z\n- **Z1: z** - z\n\n### Group A\n{tasks}"
     scheduler, collection = scheduling(pytestconfig, text)
-    workers = [Worker(f"gw{n}") for n in range(3)]
+    workers = [Worker(f"gw{n}") for n in range(count)]
     for worker in workers:
         scheduler.add_node(worker)
         scheduler.add_node_collection(worker, collection)
     scheduler.schedule()
     pad = len(collection) - 1
-    assert [w.sent for w in workers] == [[[0, pad]], [], []]  # Z1 alone
-    # two workers wait idle for group A's three tasks: none retires
-    assert [w.shutting_down for w in workers] == [False, False, False]
+    assert [w.sent for w in workers] == [[[0, pad]]] + [[]] * (count - 1)
+    assert not any(w.shutting_down for w in workers)
