@@ -328,6 +328,16 @@ def test_more_workers_than_group_tasks(project: Project) -> None:
         assert last_end < min(ends[task]["start"] for task in after), (before, after)
 
 
+def test_every_worker_stays_for_a_later_group_that_needs_it(project: Project) -> None:
+    """Workers idle at the end of group A are not retired: B1-B3 must run at once."""
+    project.roadmap(roadmap_of(("A", 4), ("B", 4)))
+    meet = ["--meet", str(project.path.parent / f"{project.path.name}-meet"), "--meet-count", "3"]
+    plan = {task: meet for task in ("B1", "B2", "B3")}
+    result = project.run("-n", "3", "--roadmap-no-gates", plan=plan, timeout=TIMEOUT)
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=11)  # 8 tasks, 2 gates, 1 commit
+
+
 def test_serial_and_parallel_give_the_same_outcomes(project: Project) -> None:
     project.roadmap()
     plan = {"A2": ["--exit", "1"]}
