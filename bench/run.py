@@ -47,6 +47,7 @@ SUMMARY_KEYS = (
     "report_rewrite_ms",
     "report_overhead_pct",
     "makespan_vs_bash",
+    "bound_vs_bash",
     "order_gain",
     "startup_n4_s",
 )

@@ -22,6 +22,7 @@ KEYS = (
     "report_rewrite_ms",
     "report_overhead_pct",
     "makespan_vs_bash",
+    "bound_vs_bash",
     "order_gain",
     "startup_n4_s",
 )
