@@ -275,9 +275,12 @@ class RoadmapScheduling:
         return False
 
     def _free_node(self, local_first: bool = False) -> Any | None:
-        """A worker holding no item; gates and commits prefer one in the controller's repo."""
+        """A worker holding no item; gates and commits prefer one in the controller's repo
+        (and so wait until every worker is up: the one there may be the last)."""
         from pytest_roadmap.remote import node_rank
 
+        if local_first and len(self.node2collection) < len(self.node2pending):
+            return None
         free = [
             node
             for node, pending in self.node2pending.items()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pytest_roadmap.plan import Completion
 from pytest_roadmap.plan import Plan
 from pytest_roadmap.plan import Progress
 from pytest_roadmap.plan import Step
@@ -55,9 +56,12 @@ class Reporter:
         pass
 
 
-def scheduling(config: pytest.Config, text: str) -> tuple[RoadmapScheduling, list[str]]:
-    """A scheduler for the roadmap ``text``, and the collection its workers send."""
-    plan = Plan.build(parse_roadmap(text))
+def scheduling(
+    config: pytest.Config, text: str, passed: frozenset[str] = frozenset()
+) -> tuple[RoadmapScheduling, list[str]]:
+    """A scheduler for the roadmap ``text`` (``passed``: task keys that passed in an
+    earlier run), and the collection its workers send."""
+    plan = Plan.build(parse_roadmap(text), completion=Completion(tasks=passed))
     scheduler = RoadmapScheduling(config, Progress(plan), plan.by_local_id(), Reporter())
     collection = [f"ROADMAP.md::{step.local_id}" for step in plan.steps]
     return scheduler, [*collection, f"ROADMAP.md::{PAD_NAME}"]
@@ -152,3 +156,21 @@ def test_idle_workers_stay_for_a_larger_group_later(
     pad = len(collection) - 1
     assert [w.sent for w in workers] == [[[0, pad]]] + [[]] * (count - 1)
     assert not any(w.shutting_down for w in workers)
+
+
+def test_a_gate_first_waits_until_every_worker_is_up(pytestconfig: pytest.Config) -> None:
+    """A group whose tasks passed earlier starts with its gate: it goes to the repository's
+    worker even when another one collected first."""
+    passed = frozenset(f"PHASE_1:A:A{n}" for n in (1, 2, 3))
+    scheduler, collection = scheduling(pytestconfig, ROADMAP, passed)
+    remote, local = Worker("gw0"), Worker("gw1")
+    remote.workerinput = {"roadmap_remote": {"remote": True}}  # type: ignore[attr-defined]
+    scheduler.add_node(remote)
+    scheduler.add_node(local)
+    scheduler.add_node_collection(remote, collection)
+    scheduler.schedule()
+    assert remote.sent == []
+    scheduler.add_node_collection(local, collection)
+    scheduler.schedule()
+    pad = len(collection) - 1
+    assert (remote.sent, local.sent) == ([], [[3, pad]])
