@@ -307,6 +307,19 @@ def _run_in_pty(
     return b"".join(chunks)
 
 
+def _roadmap_on_a_tty(project: Project, agent: str, size: tuple[int, int], *args: str) -> str:
+    """Run the project's roadmap with ``agent`` on a pseudo-terminal of ``size`` (lines,
+    columns), starts unpaced, outside CI; all it printed."""
+    argv = [sys.executable, "-m", "pytest", "--roadmap", "ROADMAP.md", *args]
+    argv += ["--roadmap-agent-command", agent, "--roadmap-no-push", "--roadmap-stagger", "0"]
+    argv += ["-p", "no:cacheprovider", "-p", "no:randomly"]
+    dropped = ("CI", "ROADMAP_LIVE", "COLUMNS", "LINES")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env.update(TERM="xterm-256color")
+    deadline = time.monotonic() + 90
+    return _run_in_pty(project.path, argv, env, deadline, size).decode("utf-8", "replace")
+
+
 @pytest.mark.parametrize(
     ("size", "args"),
     [((40, 120), ()), ((0, 0), ("-n", "2"))],
@@ -318,14 +331,7 @@ def test_on_a_tty_the_running_task_shows_in_the_live_region(
     """A terminal that reports no size (0x0) still gets the region and every line."""
     project.roadmap("# R\n\n## Phase 1: P\n\n### Group A: Base\n- **A1: First task** - x\n")
     agent = project.agent("--sleep", "1", "--stream-json")
-    argv = [sys.executable, "-m", "pytest", "--roadmap", "ROADMAP.md", *args]
-    argv += ["--roadmap-agent-command", agent, "--roadmap-no-push", "--roadmap-stagger", "0"]
-    argv += ["-p", "no:cacheprovider", "-p", "no:randomly", "--roadmap-live", "auto"]
-    dropped = ("CI", "ROADMAP_LIVE", "COLUMNS", "LINES")
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(TERM="xterm-256color")
-    deadline = time.monotonic() + 90
-    out = _run_in_pty(project.path, argv, env, deadline, size).decode("utf-8", "replace")
+    out = _roadmap_on_a_tty(project, agent, size, *args, "--roadmap-live", "auto")
     assert "\x1b[" in out  # rich drew (and erased) a region
     plain = ANSI.sub("", out).replace("\r", "")
     assert re.search(r"A1\s+First task\s+\d+s", plain), plain
@@ -358,14 +364,7 @@ def test_progress_lines_start_their_own_line_while_workers_still_start(project: 
     tasks = "".join(f"- **A{n}: Task {n}** - x\n" for n in (1, 2, 3))
     project.roadmap(f"# R\n\n## Phase 1: P\n\n### Group A: Base\n{tasks}")
     agent = project.agent("--sleep", "0.5")
-    argv = [sys.executable, "-m", "pytest", "--roadmap", "ROADMAP.md", "-n", "3"]
-    argv += ["--roadmap-agent-command", agent, "--roadmap-no-push", "--roadmap-stagger", "0"]
-    argv += ["-p", "no:cacheprovider", "-p", "no:randomly", "--roadmap-live", "off"]
-    dropped = ("CI", "ROADMAP_LIVE", "COLUMNS", "LINES")
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(TERM="xterm-256color")
-    deadline = time.monotonic() + 90
-    out = _run_in_pty(project.path, argv, env, deadline, (40, 120)).decode("utf-8", "replace")
+    out = _roadmap_on_a_tty(project, agent, (40, 120), "-n", "3", "--roadmap-live", "off")
     plain = ANSI.sub("", out).replace("\r\n", "\n")
     assert "[roadmap] A3 passed" in plain, plain
     glued = [line for line in plain.split("\n") if "[roadmap]" in line[1:]]
