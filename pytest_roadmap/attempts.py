@@ -30,6 +30,7 @@ from pytest_roadmap import stagger
 from pytest_roadmap.context import is_worker
 from pytest_roadmap.context import run_key
 from pytest_roadmap.limits import UsageLimit
+from pytest_roadmap.paths import shown
 from pytest_roadmap.plan import Step
 from pytest_roadmap.prompt import CONTINUE_TEMPLATE
 from pytest_roadmap.prompt import prompt_values
@@ -162,7 +163,7 @@ class Attempts:
             "resets_at": limit.resets_at,
             "until": until,
             "text": limit.text,
-            "log": _relative(self.log, settings.project_dir),
+            "log": shown(self.log, settings.project_dir),
         }
         if result.session_id:
             message["session_id"] = result.session_id
@@ -186,10 +187,3 @@ class Attempts:
             self.item.config,
             {messages.KEY: "limit_warning", "kind": warning.kind, "resets_at": warning.resets_at},
         )
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return str(path.relative_to(base))
-    except ValueError:
-        return str(path)

@@ -6,7 +6,6 @@ Workers report through ``pytest_runtest_logreport``; only this class writes stat
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.limits import UsageLimit
 from pytest_roadmap.notify import Notifier
 from pytest_roadmap.notify import notify
+from pytest_roadmap.paths import shown
 from pytest_roadmap.plan import DONE_IN_ROADMAP
 from pytest_roadmap.plan import GROUP_DONE_IN_ROADMAP
 from pytest_roadmap.plan import Outcome
@@ -173,10 +173,7 @@ class RoadmapController:
 
         result = interrupted_result(excinfo.value)
         if result is not None:
-            log = result.log_path
-            with contextlib.suppress(ValueError):
-                log = log.relative_to(self.run.settings.project_dir)
-            self.interrupted_props = {"log": str(log)}
+            self.interrupted_props = {"log": shown(result.log_path, self.run.settings.project_dir)}
             if result.session_id:
                 self.interrupted_props["session_id"] = result.session_id
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pytest_roadmap.paths import first_file
+
 EXAMPLES = (".env.example", ".env.sample")
 _KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
 
 
 def example_file(project_dir: Path) -> Path | None:
     """The project's .env.example or .env.sample, or None."""
-    for name in EXAMPLES:
-        path = project_dir / name
-        if path.is_file():
-            return path
-    return None
+    return first_file(project_dir, EXAMPLES)
 
 
 def keys(path: Path) -> list[str]:

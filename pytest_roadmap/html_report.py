@@ -26,6 +26,7 @@ import pytest
 
 from pytest_roadmap import segments
 from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.paths import shown
 from pytest_roadmap.plan import Step
 from pytest_roadmap.plan import local_id_of
 from pytest_roadmap.report import UNFINISHED
@@ -224,7 +225,7 @@ class HtmlReport:
             atomic_write(self.path, self.render(), durable=self.finished)
         except OSError as exc:
             if self.error is None:
-                where = _relative(self.path, self.run.settings.project_dir)
+                where = shown(self.path, self.run.settings.project_dir)
                 self.error = f"cannot write the report {where}: {exc.strerror or exc}"
             return
         took = time.perf_counter() - started
@@ -384,13 +385,6 @@ def _ended(mark: RunMark, now: float) -> RunMark:
     from dataclasses import replace
 
     return replace(mark, end=now)
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return str(path.relative_to(base))
-    except ValueError:
-        return str(path)
 
 
 class PytestHtmlSection:

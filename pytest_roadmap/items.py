@@ -26,6 +26,7 @@ from pytest_roadmap.attempts import Attempts
 from pytest_roadmap.attempts import continue_prompt
 from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.context import run_key
+from pytest_roadmap.paths import shown
 from pytest_roadmap.plan import COMPLETE_PHASE
 from pytest_roadmap.plan import Step
 from pytest_roadmap.plan import group_name
@@ -87,17 +88,10 @@ class RoadmapFailure(Exception):
 def _failure_details(log: Path | None, project_dir: Path, tail: str) -> str:
     lines = []
     if log is not None:
-        lines.append(f"log: {_relative(log, project_dir)}")
+        lines.append(f"log: {shown(log, project_dir)}")
     if tail.strip():
         lines += ["--- last lines of the log ---", tail.rstrip()]
     return "\n".join(lines)
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return str(path.relative_to(base))
-    except ValueError:
-        return str(path)
 
 
 def log_path(run: RoadmapRun, step: Step, suffix: str) -> Path:
@@ -317,7 +311,7 @@ class TaskItem(_StepMixin, pytest.Item):
 
 def _result_properties(result: AgentResult, project_dir: Path) -> list[tuple[str, object]]:
     props: list[tuple[str, object]] = [
-        ("log", _relative(result.log_path, project_dir)),
+        ("log", shown(result.log_path, project_dir)),
         ("exit_code", result.exit_code),
         ("duration_s", round(result.duration, 3)),
     ]
@@ -388,7 +382,7 @@ class GateItem(_StepMixin, pytest.Function):
         if not commands:
             return
         log = log_path(self.run, self.step, "gate")
-        self.user_properties.append(("log", _relative(log, settings.project_dir)))
+        self.user_properties.append(("log", shown(log, settings.project_dir)))
         failed = self.check(commands, log)
         attempts = 0
         while failed is not None and self.repairs < settings.fix_attempts:
@@ -507,7 +501,7 @@ class GateItem(_StepMixin, pytest.Function):
         if attempts.limit is not None:
             self.user_properties.append((f"fix_{attempt}_limit_wait_s", attempts.limit_waited))
         self.user_properties.append((f"fix_{attempt}_for", why))
-        self.user_properties.append((f"fix_{attempt}_log", _relative(log, settings.project_dir)))
+        self.user_properties.append((f"fix_{attempt}_log", shown(log, settings.project_dir)))
         self.user_properties.append((f"fix_{attempt}_outcome", failure.reason if failure else "ok"))
         if attempts.cost:
             self.user_properties.append((f"fix_{attempt}_cost_usd", round(attempts.cost, 6)))

@@ -45,6 +45,7 @@ import filelock
 import psutil
 import pytest
 
+from pytest_roadmap.paths import shown
 from pytest_roadmap.preflight import RoadmapWarning
 from pytest_roadmap.settings import Settings
 from pytest_roadmap.state import IN_PROGRESS
@@ -97,7 +98,7 @@ def guard(config: pytest.Config, settings: Settings, *, controller: bool) -> Non
             ) from None
         except OSError as exc:
             raise pytest.UsageError(
-                f"cannot write status files in {_shown(settings.status_dir, settings)}: "
+                f"cannot write status files in {shown(settings.status_dir, settings.project_dir)}: "
                 f"{_strerror(exc)}"
             ) from None
         config.add_cleanup(lock.release)
@@ -126,7 +127,9 @@ def check_writable(settings: Settings) -> None:
     for folder, what in ((settings.status_dir, "status files"), (settings.log_dir, "logs")):
         problem = write_problem(folder)
         if problem:
-            raise pytest.UsageError(f"cannot write {what} in {_shown(folder, settings)}: {problem}")
+            raise pytest.UsageError(
+                f"cannot write {what} in {shown(folder, settings.project_dir)}: {problem}"
+            )
 
 
 def write_problem(folder: Path) -> str | None:
@@ -156,22 +159,11 @@ def write_error(exc: OSError, status_dir: Path, project_dir: Path) -> str:
     strerror = _strerror(exc)
     if isinstance(exc, FileExistsError) and not folder.is_dir():
         strerror = os.strerror(20)  # mkdir found a file where the directory should be
-    try:
-        shown = str(folder.relative_to(project_dir))
-    except ValueError:
-        shown = str(folder)
-    return f"cannot write status files in {shown}: {strerror}"
+    return f"cannot write status files in {shown(folder, project_dir)}: {strerror}"
 
 
 def _strerror(exc: OSError) -> str:
     return exc.strerror or str(exc)
-
-
-def _shown(path: Path, settings: Settings) -> str:
-    try:
-        return str(path.relative_to(settings.project_dir))
-    except ValueError:
-        return str(path)
 
 
 # -- the run lock -------------------------------------------------------------------------------

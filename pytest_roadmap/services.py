@@ -23,6 +23,8 @@ import yaml
 from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.gates import CommandResult
 from pytest_roadmap.gates import run_gate
+from pytest_roadmap.paths import first_file
+from pytest_roadmap.paths import shown
 from pytest_roadmap.settings import Settings
 
 #: Compose's own order of precedence when several exist.
@@ -33,11 +35,7 @@ TAIL_LINES = 10  # of a failed command's output, in the error
 
 def compose_file(project_dir: Path) -> Path | None:
     """The project's compose file, or None."""
-    for name in COMPOSE_FILES:
-        path = project_dir / name
-        if path.is_file():
-            return path
-    return None
+    return first_file(project_dir, COMPOSE_FILES)
 
 
 def service_names(path: Path) -> list[str]:
@@ -123,15 +121,15 @@ class Services:
             self._line(f"services: would run {'; '.join(self.commands)}")
             return
         self.log = settings.log_dir / f"services_{int(time.time())}.log"
-        shown = self._relative(self.log)
-        self._line(f"services: {'; '.join(self.commands)} (log: {shown})")
+        log = shown(self.log, settings.project_dir)
+        self._line(f"services: {'; '.join(self.commands)} (log: {log})")
         results = run_gate(self.commands, settings.project_dir, self.log, settings.task_timeout)
         last = results[-1] if results else None
         if last is not None and not last.ok:
             why = "timed out" if last.timed_out else f"exited {last.exit_code}"
             tail = "\n".join(last.tail.strip().splitlines()[-TAIL_LINES:])
             raise pytest.UsageError(
-                f"services did not come up: {last.command!r} {why} (log: {shown}); "
+                f"services did not come up: {last.command!r} {why} (log: {log}); "
                 "no agent was started" + (f"\n{tail}" if tail else "")
             )
         self.started = True
@@ -152,18 +150,12 @@ class Services:
             compose = self.run.settings.services is None
             stop = f"'{self.commands[0].removesuffix(UP)}down'" if compose else "their own command"
             text = f"services left running: {stop} stops them (or set roadmap_services_down)"
-        elif self.down and not self.down[-1].ok:
-            text = f"services: {self.down[-1].command!r} failed (log: {self._relative(self.log)})"
+        elif self.down and not self.down[-1].ok and self.log is not None:
+            log = shown(self.log, self.run.settings.project_dir)
+            text = f"services: {self.down[-1].command!r} failed (log: {log})"
         else:
             text = "services stopped"
         terminalreporter.write_line(f"[roadmap] {text}")
-
-    def _relative(self, path: Path | None) -> str:
-        if path is None:
-            return ""
-        with contextlib.suppress(ValueError):
-            return str(path.relative_to(self.run.settings.project_dir))
-        return str(path)
 
     def _line(self, text: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

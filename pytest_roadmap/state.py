@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from typing import Protocol
 
+from pytest_roadmap.paths import shown
 from pytest_roadmap.plan import Completion
 from pytest_roadmap.plan import group_key
 from pytest_roadmap.plan import task_key
@@ -106,7 +107,7 @@ class StatusFiles:
     def completed_groups(self, roadmap: Roadmap) -> dict[str, str]:
         """Group keys recorded as complete, each with the file that says so."""
         listed = {line.strip() for line in _lines(self.status_dir / COMPLETED)}
-        where = self._relative(self.status_dir / COMPLETED)
+        where = shown(self.status_dir / COMPLETED, self.project_dir)
         found: dict[str, str] = {}
         for phase in roadmap.phases:
             for group in phase.groups:
@@ -147,12 +148,6 @@ class StatusFiles:
         key = group_key(phase, group)
         if key not in (line.strip() for line in lines):
             atomic_write(self.status_dir / COMPLETED, _join([*lines, key]))
-
-    def _relative(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.project_dir))
-        except ValueError:
-            return str(path)
 
 
 def _join(lines: Iterable[str]) -> str:

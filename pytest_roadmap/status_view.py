@@ -17,6 +17,7 @@ import pytest
 
 from pytest_roadmap import gitops
 from pytest_roadmap.context import run_key
+from pytest_roadmap.paths import shown
 from pytest_roadmap.plan import DONE_IN_ROADMAP
 from pytest_roadmap.plan import group_key
 from pytest_roadmap.plan import task_key
@@ -215,8 +216,5 @@ def report_line(report: Path | None, project_dir: Path) -> str:
     """Where the HTML report with the run's timeline is (or that it is turned off)."""
     if report is None:
         return "report: none (roadmap_report = none)"
-    try:
-        shown = str(report.relative_to(project_dir))
-    except ValueError:
-        shown = str(report)
-    return f"report: {shown}" + ("" if report.exists() else " (not written yet)")
+    where = shown(report, project_dir)
+    return f"report: {where}" + ("" if report.exists() else " (not written yet)")
