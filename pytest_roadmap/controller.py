@@ -41,6 +41,7 @@ from pytest_roadmap.segments import Segment
 from pytest_roadmap.state import StatusFiles
 from pytest_roadmap.state import TaskRecords
 from pytest_roadmap.state import task_digest
+from pytest_roadmap.terminal import say
 from pytest_roadmap.throttle import Throttle
 
 NOTHING = "nothing to commit"  # the phase commit's note when the tree had no change
@@ -429,9 +430,7 @@ class RoadmapController:
             return  # over already, or another task still waits for a later reset
         label = self.progress.pause_reason
         self.progress.resume()
-        if self.run.waits and self.run.waits[-1].kind == "limit_wait":
-            last = self.run.waits[-1]
-            self.run.waits[-1] = Segment(last.kind, last.start, now, last.note)
+        self._end_wait("limit_wait", now)
         line = f"{label} over: the run goes on"
         self._line(line)
         self._notify("limit_resumed", line, step)
@@ -458,10 +457,14 @@ class RoadmapController:
         self.run.waits.append(Segment("memory_wait", now, now, f"{name} waits for memory"))
 
     def on_memory_room(self, available: int) -> None:
-        if self.run.waits and self.run.waits[-1].kind == "memory_wait":
-            last = self.run.waits[-1]
-            self.run.waits[-1] = Segment(last.kind, last.start, time.time(), last.note)
+        self._end_wait("memory_wait", time.time())
         self._line(f"memory: {human_bytes(available)} available: agents start again")
+
+    def _end_wait(self, kind: str, now: float) -> None:
+        """The run's last wait, when of ``kind``, ends ``now`` (its expected end until then)."""
+        if self.run.waits and self.run.waits[-1].kind == kind:
+            last = self.run.waits[-1]
+            self.run.waits[-1] = Segment(kind, last.start, now, last.note)
 
     def _group_resources(self, gate: Step) -> None:
         """One line with the worst the machine saw while the group ran."""
@@ -591,15 +594,11 @@ class RoadmapController:
         )
 
     def _line(self, text: str) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None or self.config.get_verbosity() < 0:
-            return
-        writer = self.config.get_terminal_writer()
-        if writer.width_of_current_line:  # xdist's status line, rewritten while workers start
-            writer.line()
-        for problem in self.notifier.take_problems() if self.notifier is not None else ():
-            reporter.write_line(f"[roadmap] warning: {problem}")
-        reporter.write_line(f"[roadmap] {text}")
+        """A progress line, after the warnings of notify commands that failed meanwhile
+        (with -q they wait for the terminal summary)."""
+        quiet = self.config.get_verbosity() < 0
+        problems = self.notifier.take_problems() if self.notifier and not quiet else []
+        say(self.config, *(f"warning: {problem}" for problem in problems), text)
 
 
 def _usage_limit(message: Mapping[str, Any]) -> UsageLimit:

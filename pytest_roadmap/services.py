@@ -26,6 +26,7 @@ from pytest_roadmap.gates import run_gate
 from pytest_roadmap.paths import first_file
 from pytest_roadmap.paths import shown
 from pytest_roadmap.settings import Settings
+from pytest_roadmap.terminal import say
 
 #: Compose's own order of precedence when several exist.
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -118,11 +119,11 @@ class Services:
         if self.config.getoption("collectonly") or not self.needed():
             return
         if settings.dry_run:
-            self._line(f"services: would run {'; '.join(self.commands)}")
+            say(self.config, f"services: would run {'; '.join(self.commands)}")
             return
         self.log = settings.log_dir / f"services_{int(time.time())}.log"
         log = shown(self.log, settings.project_dir)
-        self._line(f"services: {'; '.join(self.commands)} (log: {log})")
+        say(self.config, f"services: {'; '.join(self.commands)} (log: {log})")
         results = run_gate(self.commands, settings.project_dir, self.log, settings.task_timeout)
         last = results[-1] if results else None
         if last is not None and not last.ok:
@@ -134,7 +135,7 @@ class Services:
             )
         self.started = True
         took = sum(result.duration for result in results)
-        self._line(f"services up in {took:.1f}s")
+        say(self.config, f"services up in {took:.1f}s")
 
     def pytest_sessionfinish(self) -> None:
         """Run roadmap_services_down, when set, after the services were started."""
@@ -156,8 +157,3 @@ class Services:
         else:
             text = "services stopped"
         terminalreporter.write_line(f"[roadmap] {text}")
-
-    def _line(self, text: str) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and self.config.get_verbosity() >= 0:
-            reporter.write_line(f"[roadmap] {text}")
