@@ -318,6 +318,12 @@ def _positive(value: object, where: str, kind: type[int] | type[float], what: st
     return number
 
 
+def _positive_seconds(found: tuple[object, str], default: float, what: str) -> float:
+    """A positive number of seconds (or the default when unset)."""
+    value, where = found
+    return default if value is None else float(_positive(value, where, float, what))
+
+
 def _memfree(found: tuple[object, str]) -> int | None:
     """``--roadmap-memfree``: bytes, or None when unset (or 0)."""
     from pytest_roadmap.resources import parse_size
@@ -528,23 +534,12 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
             ("limit_wait", DEFAULT_LIMIT_WAIT, "ROADMAP_LIMIT_WAIT"),
         )
     }
-    poll_value, where = look.get("roadmap_limit_poll")
-    limit_poll = (
-        DEFAULT_LIMIT_POLL
-        if poll_value is None
-        else _positive(poll_value, where, float, "poll interval")
+    limit_poll = _positive_seconds(
+        look.get("roadmap_limit_poll"), DEFAULT_LIMIT_POLL, "poll interval"
     )
-    notify_timeout_value, where = look.get("roadmap_notify_timeout")
-    notify_timeout = (
-        DEFAULT_NOTIFY_TIMEOUT
-        if notify_timeout_value is None
-        else _positive(notify_timeout_value, where, float, "notify timeout")
+    notify_timeout = _positive_seconds(
+        look.get("roadmap_notify_timeout"), DEFAULT_NOTIFY_TIMEOUT, "notify timeout"
     )
-    if config.getoption("roadmap_notify"):
-        notify = tuple(config.getoption("roadmap_notify"))
-    else:
-        notify_value, _ = look.get("roadmap_notify")
-        notify = () if notify_value is None else _as_lines(notify_value)
     memfree = _memfree(look.get("roadmap_memfree", env="ROADMAP_MEMFREE"))
     run_budget_value, where = look.get("roadmap_run_budget_usd")
     run_budget = (
@@ -566,7 +561,7 @@ def resolve(config: pytest.Config, roadmap: Path, front_matter: Mapping[str, obj
         idle_timeout=seconds["idle_timeout"],
         limit_wait=seconds["limit_wait"],
         limit_poll=limit_poll,
-        notify=notify,
+        notify=_as_lines(look.get("roadmap_notify")[0] or ()),
         notify_timeout=notify_timeout,
         run_budget_usd=run_budget,
         memfree=memfree,
