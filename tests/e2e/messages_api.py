@@ -73,6 +73,8 @@ __all__ = [
 DEFAULT_SCRIPT_KEY = "*"
 USAGE_LIMIT_MESSAGE = "This request would exceed your account's rate limit. Please try again later."
 DONE_TEXT = "done"
+#: seconds a limited answer waits, at most, for the other tasks that must meet the limit too
+TOGETHER_WAIT = 60.0
 
 # Headers never recorded: the API key and anything like it.
 _SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization"})
@@ -372,6 +374,7 @@ class _Handler(BaseHTTPRequestHandler):
         limit = api.limit_headers()
         self._record(body, task, limited=limit is not None)
         if limit is not None:
+            api.wait_for_together(task)
             self._send_json(429, Status(429, USAGE_LIMIT_MESSAGE).body(), limit)
             return
         while True:
@@ -532,6 +535,7 @@ class MessagesAPI:
         self._cursors: dict[str | None, int] = {}
         self._requests: list[RecordedRequest] = []
         self._limit: tuple[float, str] | None = None
+        self._together: frozenset[str] = frozenset()
         self.stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -558,11 +562,29 @@ class MessagesAPI:
 
     # -- the account's usage limit
 
-    def usage_limit(self, until: float, claim: str = "five_hour") -> None:
+    def usage_limit(
+        self, until: float, claim: str = "five_hour", together: Sequence[str] = ()
+    ) -> None:
         """Refuse every messages request until ``until`` (epoch seconds) as a subscription
-        account's usage limit: HTTP 429 with the ``anthropic-ratelimit-unified-*`` headers."""
+        account's usage limit: HTTP 429 with the ``anthropic-ratelimit-unified-*`` headers.
+
+        The tasks ``together`` all meet it: the refusal of one of them waits (at most
+        :data:`TOGETHER_WAIT` s) until each of them has asked."""
         with self._lock:
             self._limit = (until, claim)
+            self._together = frozenset(together)
+
+    def wait_for_together(self, task: str | None) -> None:
+        """Hold a limited answer to ``task`` until every task limited with it has asked."""
+        with self._lock:
+            together = self._together
+        if task not in together:
+            return
+        deadline = time.monotonic() + TOGETHER_WAIT
+        while time.monotonic() < deadline and not self.stopping.is_set():
+            if together <= {r.task for r in self.requests if r.is_messages}:
+                return
+            self.stopping.wait(0.05)
 
     def limit_headers(self) -> dict[str, str] | None:
         """The unified rate-limit headers while the usage limit holds, else None."""

@@ -61,7 +61,7 @@ def test_a_usage_limit_is_waited_out_and_the_sessions_continue(
     project: Project, messages_api: MessagesAPI, claude_env: dict[str, str], claude_bin: Path
 ) -> None:
     script_modules(messages_api)
-    messages_api.usage_limit(time.time() + 30)
+    messages_api.usage_limit(time.time() + 30, together=("A1", "A2"))
     path = make_project(project)
 
     run = run_plugin(path, oauth_env(claude_env, claude_bin))
@@ -86,7 +86,7 @@ def test_a_limit_too_far_away_stops_the_run_and_a_later_run_resumes(
     project: Project, messages_api: MessagesAPI, claude_env: dict[str, str], claude_bin: Path
 ) -> None:
     script_modules(messages_api)
-    messages_api.usage_limit(time.time() + 3600)
+    messages_api.usage_limit(time.time() + 3600, together=("A1", "A2"))
     path = make_project(project)
     env = oauth_env(claude_env, claude_bin)
 
