@@ -42,7 +42,7 @@ MODES: dict[str, tuple[list[int], int]] = {
 
 def parse_seconds(text: str, repeats: int) -> float:
     """Best wall time of ``parse_roadmap(text)`` in this process."""
-    from pytest_roadmap.roadmap import parse_roadmap
+    from pytest_roadmap.model.roadmap import parse_roadmap
 
     best = float("inf")
     for _ in range(repeats):

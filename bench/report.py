@@ -52,8 +52,8 @@ def synthetic_run(tasks: int, seed: int = 18) -> list[object]:
 
     Returned in the order they finish, each with its end time.
     """
+    from pytest_roadmap.report.timeline import StepRecord
     from pytest_roadmap.segments import Segment
-    from pytest_roadmap.timeline import StepRecord
 
     rng = random.Random(seed)
     start = 1_800_000_000.0
@@ -112,10 +112,10 @@ def synthetic_run(tasks: int, seed: int = 18) -> list[object]:
 
 def rewrite_seconds(records: list[object], folder: Path, now: float, running: bool) -> float:
     """Time of one rewrite as the writer does it: render, link the logs, atomic replace."""
-    from pytest_roadmap.html_report import log_links
-    from pytest_roadmap.report_page import render_page
-    from pytest_roadmap.state import atomic_write
-    from pytest_roadmap.timeline import RunMark
+    from pytest_roadmap.paths import atomic_write
+    from pytest_roadmap.report.html import log_links
+    from pytest_roadmap.report.page import render_page
+    from pytest_roadmap.report.timeline import RunMark
 
     slots = tuple(f"gw{i}" for i in range(SLOTS))
     start = min(r.start for r in records) if records else now  # type: ignore[attr-defined]
@@ -139,8 +139,8 @@ def replay(records: list[object], folder: Path) -> tuple[float, int, float, floa
     Returns (the rewrites' summed seconds, their number, the run's simulated seconds,
     the longest rewrite).
     """
-    from pytest_roadmap.html_report import PACE_WINDOW
-    from pytest_roadmap.html_report import pace
+    from pytest_roadmap.report.html import PACE_WINDOW
+    from pytest_roadmap.report.html import pace
 
     first = min(r.start for r in records)  # type: ignore[attr-defined]
     last = max(r.end for r in records)  # type: ignore[attr-defined]

@@ -37,20 +37,7 @@ from common import describe_source
 from common import log
 from common import temp_dir
 from common import use_source
-
-SUMMARY_KEYS = (
-    "makespan_vs_ideal",
-    "makespan_vs_xargs",
-    "overhead_vs_pytest",
-    "collect_10k_s",
-    "import_ms",
-    "report_rewrite_ms",
-    "report_overhead_pct",
-    "makespan_vs_bash",
-    "bound_vs_bash",
-    "order_gain",
-    "startup_n4_s",
-)
+from keys import SUMMARY_KEYS
 
 BENCHMARKS: dict[str, Callable[[str], Result]] = {
     "makespan": makespan.run,

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # kept out of start-up: pytest imports this module in every session
-    from pytest_roadmap.plan import Plan
-    from pytest_roadmap.plan import Progress
-    from pytest_roadmap.plan import Step
+    from pytest_roadmap.model.plan import Plan
+    from pytest_roadmap.model.plan import Progress
+    from pytest_roadmap.model.plan import Step
+    from pytest_roadmap.model.records import TaskRecords
+    from pytest_roadmap.model.roadmap import Roadmap
     from pytest_roadmap.resources import Monitor
-    from pytest_roadmap.roadmap import Roadmap
     from pytest_roadmap.segments import Segment
     from pytest_roadmap.settings import Settings
-    from pytest_roadmap.state import TaskRecords
 
 
 @dataclass

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_roadmap.agent import AgentCommand
-    from pytest_roadmap.plan import Step
-    from pytest_roadmap.roadmap import Task
+    from pytest_roadmap.agents.run import AgentCommand
+    from pytest_roadmap.model.plan import Step
+    from pytest_roadmap.model.roadmap import Task
 
 
 @pytest.hookspec(firstresult=True)
@@ -42,12 +42,12 @@ def pytest_roadmap_agent_command(
         git worktree with ``roadmap_isolation = worktree``.
     :param resume: the session id of an earlier, unfinished attempt of this task to
         continue, else None.
-    :returns: an :class:`pytest_roadmap.agent.AgentCommand`. Its argv runs without
+    :returns: an :class:`pytest_roadmap.agents.run.AgentCommand`. Its argv runs without
         a shell; ``stdin`` (bytes) is written to the agent and closed;
         ``reads_stream_json`` reads Claude Code ``stream-json`` lines from its output,
         and ``translate_event`` maps another agent's JSON lines to those. The task
         passes when the agent exits with code 0 (and no error result event came).
-        :func:`pytest_roadmap.agents.task_env` gives the environment the presets use.
+        :func:`pytest_roadmap.agents.run.task_env` gives the environment the presets use.
 
     .. versionadded:: 0.1
     """

@@ -15,35 +15,38 @@ from typing import TypeVar
 
 import pytest
 
-from pytest_roadmap import agent
-from pytest_roadmap import agents
-from pytest_roadmap import gates
-from pytest_roadmap import gitops
-from pytest_roadmap import remote
 from pytest_roadmap import segments
-from pytest_roadmap import worktrees
-from pytest_roadmap.attempts import Attempts
-from pytest_roadmap.attempts import continue_prompt
+from pytest_roadmap.agents import presets as agents
+from pytest_roadmap.agents import run as agent
+from pytest_roadmap.agents.attempts import Attempts
+from pytest_roadmap.agents.attempts import continue_prompt
+from pytest_roadmap.agents.prompt import MERGE_TEMPLATE
+from pytest_roadmap.agents.prompt import REPAIR_TEMPLATE
+from pytest_roadmap.agents.prompt import load_template
+from pytest_roadmap.agents.prompt import prompt_values
+from pytest_roadmap.agents.prompt import render
+from pytest_roadmap.agents.stream import AgentFailure
+from pytest_roadmap.agents.stream import AgentResult
 from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.context import run_key
+from pytest_roadmap.dist import nodes
+from pytest_roadmap.model.plan import COMPLETE_PHASE
+from pytest_roadmap.model.plan import Step
+from pytest_roadmap.model.plan import group_name
+from pytest_roadmap.model.plan import phase_name
+from pytest_roadmap.model.plan import task_digest
+from pytest_roadmap.model.plan import task_key
+from pytest_roadmap.model.roadmap import Group
+from pytest_roadmap.model.roadmap import Phase
+from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.paths import shown
-from pytest_roadmap.plan import COMPLETE_PHASE
-from pytest_roadmap.plan import Step
-from pytest_roadmap.plan import group_name
-from pytest_roadmap.plan import phase_name
-from pytest_roadmap.plan import task_key
-from pytest_roadmap.prompt import MERGE_TEMPLATE
-from pytest_roadmap.prompt import REPAIR_TEMPLATE
-from pytest_roadmap.prompt import load_template
-from pytest_roadmap.prompt import prompt_values
-from pytest_roadmap.prompt import render
-from pytest_roadmap.roadmap import Group
-from pytest_roadmap.roadmap import Phase
-from pytest_roadmap.roadmap import Task
 from pytest_roadmap.settings import Settings
-from pytest_roadmap.state import task_digest
-from pytest_roadmap.stream import AgentFailure
-from pytest_roadmap.stream import AgentResult
+from pytest_roadmap.steps import gate as gates
+from pytest_roadmap.workspace import clone
+from pytest_roadmap.workspace import phase_commit
+from pytest_roadmap.workspace import worktree
+from pytest_roadmap.workspace.git import WorkspaceError
+from pytest_roadmap.workspace.git import changes_since_commit
 
 _T = TypeVar("_T")
 #: seconds pytest-timeout waits beyond the task timeout before it steps in
@@ -226,7 +229,7 @@ class TaskItem(_StepMixin, pytest.Item):
     def run_with_retries(
         self, command: agent.AgentCommand, log: Path
     ) -> tuple[AgentResult, AgentFailure | None]:
-        """Run the agent through retries and usage-limit waits (see attempts.py).
+        """Run the agent through retries and usage-limit waits (see agents/attempts.py).
 
         Report properties get the last attempt's facts, the cost of all attempts.
         """
@@ -249,7 +252,7 @@ class TaskItem(_StepMixin, pytest.Item):
         resume = self.session_to_resume()
         prompt = self.continue_prompt(resume) if resume else self.prompt()
         workspace = self.workspace(log)
-        cwd = workspace.cwd if workspace else worktrees.planned_cwd(settings, self.step)
+        cwd = workspace.cwd if workspace else worktree.planned_cwd(settings, self.step)
         command = agents.command_for(self.config, self.step, prompt, log, resume=resume, cwd=cwd)
         if resume:
             self.user_properties.append(("resumed_session", resume))
@@ -263,14 +266,14 @@ class TaskItem(_StepMixin, pytest.Item):
             result, failure = self.run_with_retries(command, log)
         except BaseException:  # interrupted: keep the agent's work on its branch
             if workspace is not None:
-                worktrees.save_work(workspace, self.step, "interrupted")
+                worktree.save_work(workspace, self.step, "interrupted")
             raise
         finally:
-            shipped = remote.ship_log(log) if self.remote else None
+            shipped = nodes.ship_log(log) if self.remote else None
             if shipped is not None:  # the controller writes it to its log directory
                 self.user_properties.append(shipped)
         if failure is not None and self.remote:
-            where = remote.worker_id(self.config)
+            where = nodes.worker_id(self.config)
             failure = dataclasses.replace(failure, reason=f"{where}: {failure.reason}")
         if failure is not None:
             self.user_properties.append(("failure", failure.reason))
@@ -280,17 +283,18 @@ class TaskItem(_StepMixin, pytest.Item):
                 failure.reason, _failure_details(log, settings.project_dir, result.tail)
             )
         if workspace is not None and self.remote:  # commit in the clone, push the branch
-            self.user_properties += _isolated(remote.commit_task, self.config, workspace, self.step)
-            self.user_properties += _isolated(remote.push_task, self.config, settings, workspace)
+            origin = nodes.origin(self.config)
+            self.user_properties += _isolated(clone.commit_task, origin, workspace, self.step)
+            self.user_properties += _isolated(clone.push_task, origin, settings, workspace)
         elif workspace is not None:
-            self.user_properties.extend(_isolated(worktrees.commit_task, workspace, self.step))
+            self.user_properties.extend(_isolated(worktree.commit_task, workspace, self.step))
 
     @property
     def remote(self) -> bool:
-        """Run on a worker outside the controller's repository (see remote.py)."""
-        return remote.is_remote(self.config)
+        """Run on a worker outside the controller's repository (see dist/nodes.py)."""
+        return nodes.is_remote(self.config)
 
-    def workspace(self, log: Path) -> worktrees.TaskWorkspace | None:
+    def workspace(self, log: Path) -> worktree.TaskWorkspace | None:
         """With worktree isolation: the task's own worktree and branch, made or reused.
 
         On a remote worker: the worker's clone, on the task's branch.
@@ -299,12 +303,13 @@ class TaskItem(_StepMixin, pytest.Item):
         if settings.dry_run:
             return None
         if self.remote:
-            self.user_properties.append(("worker", remote.worker_id(self.config)))
-            workspace = _isolated(remote.prepare_task, self.config, settings, self.step)
+            self.user_properties.append(("worker", nodes.worker_id(self.config)))
+            origin = nodes.origin(self.config)
+            workspace = _isolated(clone.prepare_task, origin, settings, self.step)
         elif settings.isolation != "worktree":
             return None
         else:
-            workspace = _isolated(worktrees.prepare_task, settings, self.step, log)
+            workspace = _isolated(worktree.prepare_task, settings, self.step, log)
         self.user_properties.extend(workspace.properties())
         return workspace
 
@@ -333,8 +338,10 @@ def _gate_function(request: pytest.FixtureRequest, roadmap_gate_commands: Sequen
     commands = list(roadmap_gate_commands)
     isolated = settings.isolation == "worktree" and not settings.dry_run
     if not settings.dry_run:  # remote workers' task branches, fetched from the remote
-        _isolated(remote.local_only, item.config, item.step.label)
-        item.user_properties.extend(_isolated(remote.fetch_group, item.config, settings, item.step))
+        _isolated(nodes.local_only, item.config, item.step.label)
+        url = _isolated(nodes.group_url, item.config, item.step)
+        if url is not None:
+            item.user_properties.extend(_isolated(clone.fetch_group, url, settings, item.step))
     try:
         if isolated:  # the task branches first; unresolved conflicts fail the gate
             item.user_properties.extend(item.merge(commands))
@@ -343,14 +350,14 @@ def _gate_function(request: pytest.FixtureRequest, roadmap_gate_commands: Sequen
         if item.repairs:
             item.user_properties.append(("fix_attempts", item.repairs))
     if isolated:
-        item.user_properties.extend(_isolated(worktrees.remove_group, settings, item.step))
+        item.user_properties.extend(_isolated(worktree.remove_group, settings, item.step))
 
 
 def _isolated(action: Callable[..., _T], *args: Any) -> _T:
     """Call a worktree action; its errors fail the item with their reason and details."""
     try:
         return action(*args)
-    except worktrees.WorktreeError as exc:
+    except WorkspaceError as exc:
         raise RoadmapFailure(exc.reason, exc.details) from None
 
 
@@ -430,7 +437,7 @@ class GateItem(_StepMixin, pytest.Function):
             "command": failed.command,
             "how": self.how(failed),
             "output": failed.tail.strip()[-6000:],
-            "diff": gitops.changes_since_commit(self.run.settings.project_dir),
+            "diff": changes_since_commit(self.run.settings.project_dir),
         }
         why = f"gate: '{failed.command}' {self.how(failed)}"
         title = f"Repair the gate of Group {step.group.id}"
@@ -439,12 +446,12 @@ class GateItem(_StepMixin, pytest.Function):
     def merge(self, commands: list[str]) -> list[tuple[str, object]]:
         """Merge the task branches; conflicts go to repair agents first."""
 
-        def resolve(conflict: worktrees.MergeConflict) -> bool:
+        def resolve(conflict: worktree.MergeConflict) -> bool:
             return self.resolve_conflict(commands, conflict)
 
         try:
-            return worktrees.merge_group(self.run.settings, self.step, resolve)
-        except worktrees.WorktreeError as exc:
+            return worktree.merge_group(self.run.settings, self.step, resolve)
+        except WorkspaceError as exc:
             details = exc.details
             if self.repairs:
                 tried = f"{self.repairs} repair attempt{'s' * (self.repairs != 1)}"
@@ -452,7 +459,7 @@ class GateItem(_StepMixin, pytest.Function):
                 details += f"\n{tried} did not resolve it: {', '.join(logs)}"
             raise RoadmapFailure(exc.reason, details) from None
 
-    def resolve_conflict(self, commands: list[str], conflict: worktrees.MergeConflict) -> bool:
+    def resolve_conflict(self, commands: list[str], conflict: worktree.MergeConflict) -> bool:
         """Start one repair agent on a merge in progress; False when no attempt is left."""
         step = self.step
         assert step.group is not None
@@ -533,15 +540,15 @@ class CommitItem(_StepMixin, pytest.Item):
             raise pytest.skip.Exception(
                 "commit turned off by --roadmap-no-commit", _use_item_location=True
             )
-        _isolated(remote.local_only, self.config, self.step.label)
-        from pytest_roadmap.runlock import lock_files
+        _isolated(nodes.local_only, self.config, self.step.label)
+        from pytest_roadmap.control.lock import lock_files
 
         exclude = [settings.log_dir, *lock_files(settings.status_dir)]
         reports = [self.config.getoption(name, None) for name in ("xmlpath", "htmlpath")]
         reports.append(str(settings.report) if settings.report is not None else None)
-        exclude += gitops.report_paths(settings.project_dir, reports)
-        message = gitops.commit_message(self.run.plan, self.step.phase)
-        outcome = gitops.commit_phase(settings.project_dir, message, exclude, settings.push)
+        exclude += phase_commit.report_paths(settings.project_dir, reports)
+        message = phase_commit.commit_message(self.run.plan, self.step.phase)
+        outcome = phase_commit.commit_phase(settings.project_dir, message, exclude, settings.push)
         self.user_properties.extend(outcome.properties())
         if outcome.failure:
             raise RoadmapFailure(outcome.failure, outcome.details)
@@ -551,7 +558,7 @@ class CommitItem(_StepMixin, pytest.Item):
         if self.run.settings.dry_run:
             self.user_properties.append(("dry_run", "would push commits not pushed yet"))
             return
-        outcome = gitops.push_pending(self.run.settings.project_dir)
+        outcome = phase_commit.push_pending(self.run.settings.project_dir)
         if outcome is None:
             raise pytest.skip.Exception(
                 f"{COMPLETE_PHASE}; nothing to push", _use_item_location=True

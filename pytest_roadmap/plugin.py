@@ -18,18 +18,20 @@ from typing import Any
 import pytest
 
 from pytest_roadmap import settings as settings_mod
+from pytest_roadmap.channel import worker_count
 from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.context import is_worker
 from pytest_roadmap.context import run_key
 
 if TYPE_CHECKING:
-    from pytest_roadmap.agent import AgentCommand
-    from pytest_roadmap.controller import RoadmapController
-    from pytest_roadmap.plan import Step
-    from pytest_roadmap.roadmap import Group
-    from pytest_roadmap.roadmap import Phase
-    from pytest_roadmap.roadmap import Task
-    from pytest_roadmap.services import Services
+    from pytest_roadmap.agents.run import AgentCommand
+    from pytest_roadmap.control.controller import RoadmapController
+    from pytest_roadmap.control.services import Services
+    from pytest_roadmap.model.plan import Step
+    from pytest_roadmap.model.roadmap import Group
+    from pytest_roadmap.model.roadmap import Phase
+    from pytest_roadmap.model.roadmap import Task
+    from pytest_roadmap.settings import Settings
 
 controller_key: pytest.StashKey[RoadmapController] = pytest.StashKey()
 services_key: pytest.StashKey[Services] = pytest.StashKey()
@@ -58,7 +60,7 @@ def pytest_roadmap_agent_command(
     resume: str | None,
 ) -> AgentCommand:
     """The preset chosen with --roadmap-agent, when no conftest.py or plugin answered."""
-    from pytest_roadmap.agents import preset_command
+    from pytest_roadmap.agents.presets import preset_command
 
     settings = config.stash[run_key].settings
     return preset_command(settings, step, prompt, log, cwd, resume)
@@ -68,12 +70,12 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--roadmap-status``: print the progress table instead of a test session."""
     option = config.option
     if option.roadmap and getattr(option, "tx", None):
-        from pytest_roadmap.remote import prepare_args
+        from pytest_roadmap.dist.nodes import prepare_args
 
         prepare_args(config)
     if not (option.roadmap and option.roadmap_status) or option.help or option.version:
         return None
-    from pytest_roadmap.status_view import show_status
+    from pytest_roadmap.report.status import show_status
 
     return show_status(config)
 
@@ -86,18 +88,18 @@ def active(config: pytest.Config) -> bool:
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("roadmap"):
         return
-    from pytest_roadmap import preflight
-    from pytest_roadmap import remote
-    from pytest_roadmap.parsed_cache import ParsedCache
-    from pytest_roadmap.plan import Plan
-    from pytest_roadmap.plan import Progress
-    from pytest_roadmap.plan import largest_group
-    from pytest_roadmap.roadmap import RoadmapError
-    from pytest_roadmap.roadmap import load_roadmap
-    from pytest_roadmap.state import MemoryCache
-    from pytest_roadmap.state import StatusFiles
-    from pytest_roadmap.state import TaskRecords
-    from pytest_roadmap.state import load_completion
+    from pytest_roadmap.control import preflight
+    from pytest_roadmap.control.state import StatusFiles
+    from pytest_roadmap.control.state import load_completion
+    from pytest_roadmap.dist import nodes as remote
+    from pytest_roadmap.model.load import ParsedCache
+    from pytest_roadmap.model.load import load_roadmap
+    from pytest_roadmap.model.plan import Plan
+    from pytest_roadmap.model.plan import Progress
+    from pytest_roadmap.model.plan import largest_group
+    from pytest_roadmap.model.records import MemoryCache
+    from pytest_roadmap.model.records import TaskRecords
+    from pytest_roadmap.model.roadmap import RoadmapError
 
     given = remote.worker_roadmap(config) or config.getoption("roadmap")
     path = Path(given).absolute()
@@ -118,20 +120,27 @@ def pytest_configure(config: pytest.Config) -> None:
     controller = not is_worker(config)
     if controller:
         preflight.check(config, settings)
-    from pytest_roadmap import runlock
+    from pytest_roadmap.control import lock
+    from pytest_roadmap.control import signals
+    from pytest_roadmap.report.redact import SecretFilter
 
     # the run lock, before any status file is read for completion or written
-    runlock.guard(config, settings, controller=controller)
+    config.pluginmanager.register(SecretFilter(), "roadmap-secret-filter")
+    if runs_agents(config, settings):
+        if controller:
+            lock.take(config, settings)
+        signals.install(config, controller)
     status = StatusFiles(settings.status_dir, settings.project_dir)
     records = TaskRecords(cache if cache is not None else MemoryCache(), path.name)
     from dataclasses import replace
 
-    from pytest_roadmap import gitops
+    from pytest_roadmap.workspace.history import completed_in_history
+    from pytest_roadmap.workspace.phase_commit import has_unpushed
 
     # commits saying groups are complete count too (unless --roadmap-redo)
-    history = None if settings.redo else gitops.completed_in_history(settings.project_dir, roadmap)
+    history = None if settings.redo else completed_in_history(settings.project_dir, roadmap)
     completion = load_completion(roadmap, status, records, settings.redo, history)
-    if settings.push and gitops.has_unpushed(settings.project_dir):
+    if settings.push and has_unpushed(settings.project_dir):
         completion = replace(completion, unpushed=True)
     with gc_paused():
         plan = Plan.build(roadmap, settings.phases, completion)
@@ -140,7 +149,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # The roadmap is the only collection root: the project's own tests stay out.
     config.args[:] = [str(path)]
     if controller:
-        from pytest_roadmap.controller import RoadmapController
+        from pytest_roadmap.control.controller import RoadmapController
 
         _fit_workers(config, largest_group(plan))
         run.progress = Progress(plan)
@@ -152,14 +161,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
             run.monitor = Monitor()
         if settings.notify and ctl.writes:
-            from pytest_roadmap.notify import Notifier
+            from pytest_roadmap.control.notify import Notifier
 
             ctl.notifier = Notifier(settings.notify, settings.project_dir, settings.notify_timeout)
             config.pluginmanager.register(ctl.notifier, "roadmap-notify")
-        from pytest_roadmap.report import RunSummary
+        from pytest_roadmap.report.summary import RunSummary
 
         config.pluginmanager.register(RunSummary(config, run), "roadmap-summary")
-        from pytest_roadmap.services import Services
+        from pytest_roadmap.control.services import Services
 
         services = config.stash[services_key] = Services(config, run)
         config.pluginmanager.register(services, "roadmap-services")
@@ -167,9 +176,14 @@ def pytest_configure(config: pytest.Config) -> None:
         if not (settings.dry_run or config.getoption("collectonly")):
             register_html_report(config, run, cache)
         if settings.live != "off" and not (settings.dry_run or config.getoption("collectonly")):
-            from pytest_roadmap.live_view import LiveView
+            from pytest_roadmap.report.live import LiveView
 
             config.pluginmanager.register(LiveView(config, run, settings.live), "roadmap-live")
+
+
+def runs_agents(config: pytest.Config, settings: Settings) -> bool:
+    """True unless this is a dry run, ``--collect-only`` or ``--roadmap-status``."""
+    return not (settings.dry_run or settings.status_only or config.getoption("collectonly"))
 
 
 def register_html_report(config: pytest.Config, run: RoadmapRun, cache: Any) -> None:
@@ -177,8 +191,8 @@ def register_html_report(config: pytest.Config, run: RoadmapRun, cache: Any) -> 
     with_html = config.pluginmanager.hasplugin("html") and getattr(config.option, "htmlpath", None)
     if run.settings.report is None and not with_html:
         return
-    from pytest_roadmap.html_report import HtmlReport
-    from pytest_roadmap.html_report import PytestHtmlSection
+    from pytest_roadmap.report.html import HtmlReport
+    from pytest_roadmap.report.html import PytestHtmlSection
 
     report = HtmlReport(config, run, run.settings.report, cache)
     config.pluginmanager.register(report, "roadmap-html-report")
@@ -189,7 +203,7 @@ def register_html_report(config: pytest.Config, run: RoadmapRun, cache: Any) -> 
 def pytest_sessionstart(session: pytest.Session) -> None:
     ctl = session.config.stash.get(controller_key, None)
     if ctl is not None:
-        ctl.workers = _worker_count(session.config)
+        ctl.workers = worker_count(session.config)
         ctl.start_run()
         # once, before the first agent (xdist starts its workers after this hook)
         session.config.stash[services_key].bring_up()
@@ -203,15 +217,6 @@ def _fit_workers(config: pytest.Config, needed: int) -> None:
     if isinstance(count, int) and needed < count and tx == ["popen"] * count:
         config.option.numprocesses = needed
         config.option.tx = ["popen"] * needed
-
-
-def _worker_count(config: pytest.Config) -> int:
-    numprocesses = getattr(config.option, "numprocesses", None)
-    if not numprocesses and getattr(config.option, "tx", None):
-        from xdist.workermanage import parse_tx_spec_config
-
-        return len(parse_tx_spec_config(config))
-    return int(numprocesses) if isinstance(numprocesses, int) and numprocesses > 0 else 1
 
 
 @contextlib.contextmanager
@@ -254,8 +259,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     config = parent.config
     if not active(config) or file_path != config.stash[run_key].settings.roadmap:
         return None
+    from pytest_roadmap.dist.nodes import nodeid
     from pytest_roadmap.items import RoadmapFile
-    from pytest_roadmap.remote import nodeid
 
     # a remote worker's copy of the roadmap gets the controller's node id
     return RoadmapFile.from_parent(parent, path=file_path, nodeid=nodeid(config))
@@ -268,8 +273,8 @@ def pytest_collection_modifyitems(
     """On xdist workers, add the dispatch pad after any deselection."""
     if not (active(config) and is_worker(config)) or not items:
         return
+    from pytest_roadmap.dist.scheduler import PAD_NAME
     from pytest_roadmap.items import PadItem
-    from pytest_roadmap.scheduler import PAD_NAME
 
     file_node = items[0].parent
     while file_node is not None and not isinstance(file_node, pytest.File):
@@ -297,7 +302,7 @@ def pytest_runtest_makereport(
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     """The dispatch pad does nothing and reports nothing."""
-    from pytest_roadmap.scheduler import PAD_NAME
+    from pytest_roadmap.dist.scheduler import PAD_NAME
 
     return True if item.name == PAD_NAME and active(item.config) else None
 
@@ -309,7 +314,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     settings = run.settings
     tasks = sum(1 for _ in run.roadmap.tasks())
     groups = sum(len(p.groups) for p in run.roadmap.phases)
-    from pytest_roadmap.agents import describe
+    from pytest_roadmap.agents.presets import describe
 
     agent = describe(settings)
     mode = ", dry run" if settings.dry_run else ""
@@ -340,7 +345,7 @@ def roadmap_group(request: pytest.FixtureRequest) -> Group:
 @pytest.fixture
 def roadmap_gate_commands(request: pytest.FixtureRequest) -> Sequence[str]:
     """The command lines of a group's gate; override it in conftest.py to change them."""
-    from pytest_roadmap.gates import default_gates
+    from pytest_roadmap.steps.gate import default_gates
 
     settings = request.config.stash[run_key].settings
     if settings.gates is not None:
@@ -373,11 +378,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     ctl = config.stash.get(controller_key, None)
     if ctl is None:
         return None
-    from pytest_roadmap.scheduler import RoadmapScheduling
+    from pytest_roadmap.dist.scheduler import RoadmapScheduling
 
     run = config.stash[run_key]
     assert run.progress is not None
-    from pytest_roadmap.remote import BasePusher
+    from pytest_roadmap.dist.nodes import BasePusher
 
     pusher = BasePusher(config, run.settings)
     memory = None
@@ -394,6 +399,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def pytest_configure_node(node: Any) -> None:
     """Tell each worker how to work outside the controller's repository."""
     if active(node.config) and not is_worker(node.config):
-        from pytest_roadmap.remote import configure_node
+        from pytest_roadmap.dist.nodes import configure_node
 
         configure_node(node.config, node)

@@ -114,7 +114,7 @@ DEFAULT_TASK_TIMEOUT = 3600.0
 ISOLATION_MODES = ("shared", "worktree")
 LIVE_MODES = ("auto", "on", "off")
 ORDER_MODES = ("auto", "longest-first", "roadmap")
-#: the --roadmap-agent presets (built in pytest_roadmap.agents)
+#: the --roadmap-agent presets (built in pytest_roadmap.agents.presets)
 AGENT_PRESETS = ("claude", "codex", "command")
 DEFAULT_FIX_ATTEMPTS = 1
 DEFAULT_RETRIES = 2

@@ -7,25 +7,14 @@ from __future__ import annotations
 
 import math
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = ROOT / "bench" / "run.py"
-KEYS = (
-    "makespan_vs_ideal",
-    "makespan_vs_xargs",
-    "overhead_vs_pytest",
-    "collect_10k_s",
-    "import_ms",
-    "report_rewrite_ms",
-    "report_overhead_pct",
-    "makespan_vs_bash",
-    "bound_vs_bash",
-    "order_gain",
-    "startup_n4_s",
-)
+KEYS = runpy.run_path(str(ROOT / "bench" / "keys.py"))["SUMMARY_KEYS"]
 SMOKE_TIMEOUT = 240  # below the suite's 300 s pytest-timeout
 PAIR = re.compile(r"([a-z0-9_]+)=(\S+)")
 

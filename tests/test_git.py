@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_roadmap.gitops import HistoryCommit
-from pytest_roadmap.gitops import completed_in_history
-from pytest_roadmap.gitops import groups_of_commit
-from pytest_roadmap.roadmap import parse_roadmap
+from pytest_roadmap.model.roadmap import parse_roadmap
+from pytest_roadmap.workspace.history import HistoryCommit
+from pytest_roadmap.workspace.history import completed_in_history
+from pytest_roadmap.workspace.history import groups_of_commit
 
 from .conftest import TWO_GROUPS
 from .conftest import Project

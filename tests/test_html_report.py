@@ -124,7 +124,7 @@ def test_pytest_html_gets_the_timeline_and_the_facts(project: Project) -> None:
 
 def test_rewrites_slow_down_when_they_are_slow() -> None:
     """The page costs the controller at most 1 % of its time, whatever the roadmap's size."""
-    from pytest_roadmap.html_report import pace
+    from pytest_roadmap.report.html import pace
 
     assert pace([]) == pace([0.001]) == 3.0
     assert pace([0.2, 0.05, 0.3]) == pytest.approx(5.0)  # the quickest of the last ones

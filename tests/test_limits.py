@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pytest_roadmap import limits
-from pytest_roadmap.limits import LIMIT_MARGIN
-from pytest_roadmap.limits import UsageLimit
+from pytest_roadmap.agents import limits
+from pytest_roadmap.agents.limits import LIMIT_MARGIN
+from pytest_roadmap.agents.limits import UsageLimit
 
 UTC = timezone.utc
 #: 2026-12-01 06:00 UTC, a Tuesday

@@ -18,17 +18,17 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pytest_roadmap.live_view import LogTail
-from pytest_roadmap.live_view import RowView
-from pytest_roadmap.live_view import _LineRouter
-from pytest_roadmap.live_view import elapsed_text
-from pytest_roadmap.live_view import notice_text
-from pytest_roadmap.live_view import render
-from pytest_roadmap.live_view import tail_for
-from pytest_roadmap.live_view import wanted
-from pytest_roadmap.plan import Plan
-from pytest_roadmap.plan import Progress
-from pytest_roadmap.roadmap import parse_roadmap
+from pytest_roadmap.model.plan import Plan
+from pytest_roadmap.model.plan import Progress
+from pytest_roadmap.model.roadmap import parse_roadmap
+from pytest_roadmap.report.live import LogTail
+from pytest_roadmap.report.live import RowView
+from pytest_roadmap.report.live import _LineRouter
+from pytest_roadmap.report.live import elapsed_text
+from pytest_roadmap.report.live import notice_text
+from pytest_roadmap.report.live import render
+from pytest_roadmap.report.live import tail_for
+from pytest_roadmap.report.live import wanted
 from tests.conftest import TWO_GROUPS
 from tests.conftest import Project
 
@@ -140,7 +140,7 @@ def test_log_tail_follows_only_this_tasks_new_log(tmp_path: Path) -> None:
 
 
 def test_log_tail_reads_codex_events_through_its_translator(tmp_path: Path) -> None:
-    from pytest_roadmap.agents import CodexEvents
+    from pytest_roadmap.agents.codex import CodexEvents
 
     log = tmp_path / "phase1_groupA_A1_1700000000.log"
     log.write_bytes(

@@ -10,14 +10,14 @@ import sys
 
 import pytest
 
-from pytest_roadmap.order import column_estimate
-from pytest_roadmap.order import dispatch_order
-from pytest_roadmap.order import estimates
-from pytest_roadmap.order import parse_estimate
-from pytest_roadmap.plan import Plan
-from pytest_roadmap.plan import largest_group
-from pytest_roadmap.roadmap import Task
-from pytest_roadmap.roadmap import parse_roadmap
+from pytest_roadmap.model.order import column_estimate
+from pytest_roadmap.model.order import dispatch_order
+from pytest_roadmap.model.order import estimates
+from pytest_roadmap.model.order import parse_estimate
+from pytest_roadmap.model.plan import Plan
+from pytest_roadmap.model.plan import largest_group
+from pytest_roadmap.model.roadmap import Task
+from pytest_roadmap.model.roadmap import parse_roadmap
 from tests.conftest import Project
 from tests.conftest import git
 

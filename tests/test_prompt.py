@@ -1,11 +1,11 @@
-"""Unit tests of pytest_roadmap.prompt: the sibling list of a task's prompt."""
+"""Unit tests of pytest_roadmap.agents.prompt: the sibling list of a task's prompt."""
 
 from __future__ import annotations
 
-from pytest_roadmap.prompt import SIBLINGS_SHOWN
-from pytest_roadmap.prompt import siblings
-from pytest_roadmap.roadmap import Group
-from pytest_roadmap.roadmap import Task
+from pytest_roadmap.agents.prompt import SIBLINGS_SHOWN
+from pytest_roadmap.agents.prompt import siblings
+from pytest_roadmap.model.roadmap import Group
+from pytest_roadmap.model.roadmap import Task
 
 
 def group_of(count: int) -> Group:

@@ -24,12 +24,12 @@ from typing import Any
 import psutil
 import pytest
 
-from pytest_roadmap.prompt import DEFAULT_TEMPLATE
-from pytest_roadmap.prompt import prompt_values
-from pytest_roadmap.prompt import render
-from pytest_roadmap.roadmap import load_roadmap
-from pytest_roadmap.runlock import INFO_NAME
-from pytest_roadmap.runlock import LOCK_NAME
+from pytest_roadmap.agents.prompt import DEFAULT_TEMPLATE
+from pytest_roadmap.agents.prompt import prompt_values
+from pytest_roadmap.agents.prompt import render
+from pytest_roadmap.control.lock import INFO_NAME
+from pytest_roadmap.control.lock import LOCK_NAME
+from pytest_roadmap.model.load import load_roadmap
 
 from .conftest import TWO_GROUPS
 from .conftest import Project

@@ -101,7 +101,7 @@ def test_local_and_chdir_worker_in_one_run(project: Project) -> None:
 
 
 def test_shipped_log_is_written_once_and_left_out_of_the_report(tmp_path: Path) -> None:
-    from pytest_roadmap import remote
+    from pytest_roadmap.dist import nodes as remote
 
     log = tmp_path / "worker" / "phase1_groupA_A1_1.log"
     log.parent.mkdir()

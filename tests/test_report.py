@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_roadmap.report import fit
-from pytest_roadmap.report import reason_heading
-from pytest_roadmap.report import resume_command
-from pytest_roadmap.report import seconds
-from pytest_roadmap.report import wrap_names
-from pytest_roadmap.roadmap import parse_roadmap
-from pytest_roadmap.state import task_digest
-from pytest_roadmap.status_view import render_status
+from pytest_roadmap.model.plan import task_digest
+from pytest_roadmap.model.roadmap import parse_roadmap
+from pytest_roadmap.report.status import render_status
+from pytest_roadmap.report.summary import reason_heading
+from pytest_roadmap.report.summary import wrap_names
+from pytest_roadmap.text import fit
+from pytest_roadmap.text import resume_command
+from pytest_roadmap.text import seconds
 
 from .conftest import TWO_GROUPS
 from .conftest import Project

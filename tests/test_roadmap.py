@@ -8,14 +8,14 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from pytest_roadmap.roadmap import Group
-from pytest_roadmap.roadmap import Phase
-from pytest_roadmap.roadmap import Roadmap
-from pytest_roadmap.roadmap import RoadmapError
-from pytest_roadmap.roadmap import Task
-from pytest_roadmap.roadmap import load_roadmap
-from pytest_roadmap.roadmap import parse_roadmap
-from pytest_roadmap.roadmap import render_roadmap
+from pytest_roadmap.model.load import load_roadmap
+from pytest_roadmap.model.roadmap import Group
+from pytest_roadmap.model.roadmap import Phase
+from pytest_roadmap.model.roadmap import Roadmap
+from pytest_roadmap.model.roadmap import RoadmapError
+from pytest_roadmap.model.roadmap import Task
+from pytest_roadmap.model.roadmap import parse_roadmap
+from pytest_roadmap.model.roadmap import render_roadmap
 
 
 def md(text: str) -> str:

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from pytest_roadmap.plan import Completion
-from pytest_roadmap.plan import Plan
-from pytest_roadmap.plan import Progress
-from pytest_roadmap.plan import Step
-from pytest_roadmap.plan import local_id_of
-from pytest_roadmap.roadmap import parse_roadmap
-from pytest_roadmap.scheduler import PAD_NAME
-from pytest_roadmap.scheduler import RoadmapScheduling
+from pytest_roadmap.dist.scheduler import PAD_NAME
+from pytest_roadmap.dist.scheduler import RoadmapScheduling
+from pytest_roadmap.model.plan import Completion
+from pytest_roadmap.model.plan import Plan
+from pytest_roadmap.model.plan import Progress
+from pytest_roadmap.model.plan import Step
+from pytest_roadmap.model.plan import local_id_of
+from pytest_roadmap.model.roadmap import parse_roadmap
 
 ROADMAP = "## Phase 1: P\n\n### Group A\n- **A1: a** - a\n- **A2: b** - b\n- **A3: c** - c\n"
 

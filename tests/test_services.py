@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_roadmap.services import compose_file
-from pytest_roadmap.services import service_names
+from pytest_roadmap.control.services import compose_file
+from pytest_roadmap.control.services import service_names
 from tests.conftest import Project
 from tests.conftest import git
 from tests.conftest import path_without

@@ -6,18 +6,18 @@ import re
 
 import pytest
 
-from pytest_roadmap import timeline
-from pytest_roadmap.report_page import group_stats
-from pytest_roadmap.report_page import latest
-from pytest_roadmap.report_page import render_page
+from pytest_roadmap.report import timeline
+from pytest_roadmap.report.page import group_stats
+from pytest_roadmap.report.page import latest
+from pytest_roadmap.report.page import render_page
+from pytest_roadmap.report.timeline import LEFT
+from pytest_roadmap.report.timeline import RIGHT
+from pytest_roadmap.report.timeline import RUN_GAP
+from pytest_roadmap.report.timeline import RunMark
+from pytest_roadmap.report.timeline import StepRecord
+from pytest_roadmap.report.timeline import layout
+from pytest_roadmap.report.timeline import render_svg
 from pytest_roadmap.segments import Segment
-from pytest_roadmap.timeline import LEFT
-from pytest_roadmap.timeline import RIGHT
-from pytest_roadmap.timeline import RUN_GAP
-from pytest_roadmap.timeline import RunMark
-from pytest_roadmap.timeline import StepRecord
-from pytest_roadmap.timeline import layout
-from pytest_roadmap.timeline import render_svg
 
 T0 = 1_800_000_000.0
 WIDTH = 1000

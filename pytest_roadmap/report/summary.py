@@ -1,0 +1,294 @@
+"""The end-of-run summary: one row per step, what was skipped and why, how to resume."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import pytest
+
+from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.model.plan import Outcome
+from pytest_roadmap.model.plan import Step
+from pytest_roadmap.model.plan import local_id_of
+from pytest_roadmap.text import WIDTH
+from pytest_roadmap.text import dollars
+from pytest_roadmap.text import fit
+from pytest_roadmap.text import resume_command
+from pytest_roadmap.text import seconds
+
+REASON_ORDER = (
+    "done in ROADMAP.md",
+    "already complete",
+    "passed in an earlier run",
+    "blocked",
+    "tasks failed",
+    "not run",
+)
+NOT_SELECTED = "not selected (-k, -m or --deselect)"
+#: skip reasons that mean "this still has to run": they call for the resume command
+UNFINISHED = ("blocked", "tasks failed", "not run")
+
+
+@dataclass
+class StepResult:
+    """What the reports of one step said: outcome, one-line reason, properties, time."""
+
+    step: Step
+    outcome: Outcome | None = None
+    reason: str = ""
+    props: dict[str, Any] = field(default_factory=dict)
+    report_time: float = 0.0
+
+    def add(self, report: pytest.TestReport) -> None:
+        """Fold in one setup, call or teardown report; the first failure wins."""
+        self.props.update(dict(report.user_properties))
+        self.report_time += report.duration
+        if report.failed:
+            if self.outcome != "failed":
+                self.outcome, self.reason = "failed", failure_line(report)
+        elif report.skipped:
+            if self.outcome is None:
+                self.outcome, self.reason = "skipped", skip_line(report)
+        elif report.when == "call" and self.outcome is None:
+            self.outcome = "passed"
+
+    @property
+    def duration(self) -> float:
+        """Agent time of a task, command time of a gate, else the reports' time."""
+        if "duration_s" in self.props:
+            return float(self.props["duration_s"])
+        gate = [float(v) for k, v in self.props.items() if k.startswith("gate_duration_")]
+        return sum(gate) if gate else self.report_time
+
+    @property
+    def unfinished(self) -> bool:
+        """Failed, never run, or skipped for a reason a re-run can fix."""
+        return self.outcome in (None, "failed") or self.reason.startswith(UNFINISHED)
+
+
+def failure_line(report: pytest.TestReport) -> str:
+    """The first line of a failure: a roadmap failure's reason, or the exception's message."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = str(getattr(crash, "message", None) or report.longrepr or "").strip()
+    return text.splitlines()[0] if text else "failed"
+
+
+def skip_line(report: pytest.TestReport) -> str:
+    """The reason of a skip report, without pytest's ``Skipped:`` prefix."""
+    longrepr = report.longrepr
+    text = str(longrepr[2]) if isinstance(longrepr, (tuple, list)) else str(longrepr or "")
+    return text.removeprefix("Skipped: ").strip() or "skipped"
+
+
+def group_column(step: Step) -> str:
+    """``Phase 1 · Group A``, or ``Phase 1`` for a commit."""
+    base = f"Phase {step.phase.number}"
+    return f"{base} · Group {step.group.id}" if step.group is not None else base
+
+
+def step_name(step: Step) -> str:
+    """How lists name a step: ``A1``, ``gate 1·A``, ``commit 1``."""
+    if step.task is not None:
+        return step.task.id
+    if step.group is not None:
+        return f"gate {step.phase.number}·{step.group.id}"
+    return f"commit {step.phase.number}"
+
+
+def reason_heading(reason: str) -> str:
+    """``blocked: X failed`` becomes ``blocked (X failed)``; other reasons stay."""
+    head, sep, tail = reason.partition(": ")
+    return f"{head} ({tail})" if sep else reason
+
+
+def _reason_rank(reason: str) -> int:
+    for rank, prefix in enumerate(REASON_ORDER):
+        if reason.startswith(prefix):
+            return rank
+    return len(REASON_ORDER) + (reason == NOT_SELECTED)
+
+
+@dataclass
+class Totals:
+    """Counts, cost and agent time of some tasks."""
+
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    not_run: int = 0
+    cost: float = 0.0
+    agent_time: float = 0.0
+
+    def add(self, result: StepResult) -> None:
+        """Count one task."""
+        if result.outcome == "passed":
+            self.passed += 1
+        elif result.outcome == "failed":
+            self.failed += 1
+        elif result.outcome == "skipped":
+            self.skipped += 1
+        else:
+            self.not_run += 1
+        if result.props.get("cost_usd") is not None:
+            self.cost += float(result.props["cost_usd"])
+        if result.outcome in ("passed", "failed"):
+            self.agent_time += result.duration
+
+    def text(self) -> str:
+        """``tasks 2 passed, 1 failed, 0 skipped; cost $0.0246; agent time 0.2s``."""
+        counts = f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+        if self.not_run:
+            counts += f", {self.not_run} not run"
+        return f"tasks {counts}; cost {dollars(self.cost)}; agent time {seconds(self.agent_time)}"
+
+
+def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]:
+    """The table: one row per step, a log line under each failure, a total after each group."""
+    name_w, memory_w, time_w, turns_w, cost_w = 24, 7, 7, 5, 8
+    group_w = max([len("group"), *(len(group_column(r.step)) for r in results)])
+    indent = " " * (group_w + 2)
+    numbers_w = memory_w + time_w + turns_w + cost_w + 8
+    outcome_w = width - group_w - name_w - numbers_w - 4
+    out = [
+        f"{'group':<{group_w}}  {'item':<{name_w}}  {'outcome':<{outcome_w}}  "
+        f"{'peak MB':>{memory_w}}  {'time':>{time_w}}  {'turns':>{turns_w}}  {'cost USD':>{cost_w}}"
+    ]
+    for index, result in enumerate(results):
+        step = result.step
+        name = f"{step.task.id} {step.task.title}" if step.task is not None else step.kind
+        outcome: str = result.outcome or "not run"
+        if result.reason:
+            outcome = f"{outcome}: {result.reason}"
+        ran = result.outcome in ("passed", "failed")
+        turns = result.props.get("num_turns")
+        cost = result.props.get("cost_usd")
+        memory = result.props.get("peak_rss_mb")
+        numbers = (
+            f"{'' if memory is None else f'{float(memory):.0f}':>{memory_w}}  "
+            f"{seconds(result.duration) if ran else '':>{time_w}}  "
+            f"{'' if turns is None else turns:>{turns_w}}  "
+            f"{dollars(None if cost is None else float(cost)):>{cost_w}}"
+        )
+        start = f"{group_column(step):<{group_w}}  {fit(name, name_w):<{name_w}}  "
+        if numbers.strip():
+            out.append(f"{start}{fit(outcome, outcome_w):<{outcome_w}}  {numbers}".rstrip())
+        else:  # nothing to show on the right: the reason may use the whole line
+            out.append(start + fit(outcome, outcome_w + numbers_w))
+        if result.outcome == "failed" and result.props.get("log"):
+            out.append(indent + fit(f"log: {result.props['log']}", width - len(indent)))
+        following = results[index + 1].step.group if index + 1 < len(results) else None
+        if step.kind == "gate" and step.group is not None and following is not step.group:
+            totals = Totals()
+            for other in results:
+                if other.step.group is step.group and other.step.kind == "task":
+                    totals.add(other)
+            label = f"Group {step.group.id} total: {totals.text()}"
+            out.append(indent + fit(label, width - len(indent)))
+    return out
+
+
+def skipped_lines(
+    results: Sequence[StepResult], not_selected: Sequence[Step], width: int = WIDTH
+) -> list[str]:
+    """What was skipped, grouped by reason: ``  blocked (X failed): C1, gate 2·C``."""
+    by_reason: dict[str, list[str]] = {}
+    for result in results:
+        if result.outcome == "skipped":
+            by_reason.setdefault(result.reason, []).append(step_name(result.step))
+    if not_selected:
+        by_reason[NOT_SELECTED] = [step_name(step) for step in not_selected]
+    out = []
+    for reason in sorted(by_reason, key=_reason_rank):
+        out += wrap_names(f"  {reason_heading(reason)}: ", by_reason[reason], width)
+    return ["skipped, by reason:", *out] if out else []
+
+
+def wrap_names(prefix: str, names: Sequence[str], width: int, max_lines: int = 4) -> list[str]:
+    """``prefix`` and the comma-separated names, wrapped; at most ``max_lines`` lines."""
+    if len(prefix) > width // 2:
+        prefix = fit(prefix, width // 2 - 2) + ": "
+    rows: list[list[str]] = [[]]
+    used = len(prefix)
+    for name in names:
+        if rows[-1] and used + len(name) + 2 > width:
+            rows.append([])
+            used = 4
+        rows[-1].append(name)
+        used += len(name) + 2
+    hidden = sum(len(row) for row in rows[max_lines:])
+    rows = rows[:max_lines]
+    leads = [prefix] + ["    "] * (len(rows) - 1)
+    if hidden:
+        while True:
+            more = f"… and {hidden} more"
+            text = leads[-1] + ", ".join([*rows[-1], more])
+            if len(text) <= width or len(rows[-1]) <= 1:
+                break
+            rows[-1].pop()
+            hidden += 1
+        rows[-1].append(more)
+    lines = [lead + ", ".join(row) for lead, row in zip(leads, rows, strict=True)]
+    return [line + "," for line in lines[:-1]] + lines[-1:]
+
+
+def limit_lines(results: Sequence[StepResult], width: int = WIDTH) -> list[str]:
+    """Which tasks waited for a usage limit, and how long: ``A1 4h12m (five_hour), …``."""
+    waits = []
+    for result in results:
+        waited, kind = result.props.get("limit_wait_s"), result.props.get("limit_type")
+        if isinstance(waited, (int, float)):
+            waits.append(f"{step_name(result.step)} {seconds(float(waited))} ({kind})")
+    return wrap_names("waited for a usage limit: ", waits, width) if waits else []
+
+
+class RunSummary:
+    """Collects every report in the controlling process and prints the roadmap summary."""
+
+    def __init__(self, config: pytest.Config, run: RoadmapRun) -> None:
+        self.config = config
+        self.run = run
+        self.results: dict[str, StepResult] = {}  # local id -> result
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        step = self.run.steps.get(local_id_of(report.nodeid))
+        if step is not None:
+            self.results.setdefault(step.local_id, StepResult(step)).add(report)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.config.getoption("collectonly"):
+            return
+        lines = self.lines(self.config.get_verbosity())
+        if lines:
+            terminalreporter.write_sep("=", "roadmap summary")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+    def lines(self, verbosity: int) -> list[str]:
+        """The summary's lines; only totals and the resume command below verbosity 0."""
+        progress = self.run.progress
+        selected = progress.selected if progress is not None else self.run.plan.steps
+        chosen = {step.local_id for step in selected}
+        in_roadmap_order = [
+            s for s in self.run.plan.steps if s.local_id in chosen
+        ]  # not start order
+        results = [self.results.get(s.local_id) or StepResult(s) for s in in_roadmap_order]
+        not_selected = [s for s in self.run.plan.steps if s.local_id not in chosen]
+        if not results:
+            return []
+        totals = Totals()
+        for result in results:
+            if result.step.kind == "task":
+                totals.add(result)
+        out = []
+        if verbosity >= 0:
+            out += summary_rows(results)
+            out += skipped_lines(results, not_selected)
+            out += limit_lines(results)
+        out.append(f"run total: {totals.text()}")
+        if any(r.unfinished for r in results) and not self.run.settings.dry_run:
+            args = self.config.invocation_params.args
+            out += ["resume with:", *resume_command(args)]
+        return out

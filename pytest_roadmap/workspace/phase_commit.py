@@ -1,0 +1,162 @@
+"""Each phase's commit of the controller's tree, and its push upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+import git
+
+from pytest_roadmap.model.plan import Plan
+from pytest_roadmap.model.roadmap import Phase
+from pytest_roadmap.paths import inside
+from pytest_roadmap.paths import relative_to
+from pytest_roadmap.workspace.git import NOT_A_REPO
+from pytest_roadmap.workspace.git import fold_stderr
+from pytest_roadmap.workspace.git import open_repo
+
+#: seconds a push may take before it is killed (it never prompts for credentials)
+PUSH_TIMEOUT = 300
+
+#: git without prompts: a push that needs a password fails instead of hanging
+NO_PROMPT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
+
+
+@dataclass
+class CommitOutcome:
+    """What the phase commit did; ``failure`` is one line when it failed."""
+
+    sha: str | None = None
+    pushed_to: str | None = None
+    notes: list[str] = field(default_factory=list)
+    failure: str | None = None
+    details: str = ""
+
+    def properties(self) -> list[tuple[str, object]]:
+        """Report properties for JUnit and the summary."""
+        props: list[tuple[str, object]] = []
+        if self.sha:
+            props.append(("commit", self.sha))
+        if self.pushed_to:
+            props.append(("pushed_to", self.pushed_to))
+        props += [("note", note) for note in self.notes]
+        return props
+
+
+def commit_message(plan: Plan, phase: Phase) -> str:
+    """Subject, a body listing each group and task, and the Roadmap-* trailers."""
+    lines = [f"Complete Phase {phase.number}: {phase.title}".rstrip(": "), ""]
+    for group in phase.groups:
+        lines.append(f"Group {group.id}: {group.title}".rstrip(": "))
+        for task in group.tasks:
+            local = f"phase{phase.number}::group{group.id}::{task.id}"
+            status = plan.static_skips.get(local, "done")
+            lines.append(f"- {task.id}: {task.title} ({status})")
+    groups = ",".join(group.id for group in phase.groups)
+    lines += ["", f"Roadmap-Phase: {phase.number}", f"Roadmap-Groups: {groups}"]
+    return "\n".join(lines) + "\n"
+
+
+def report_paths(project_dir: Path, reports: Sequence[str | None]) -> list[Path]:
+    """What the phase commit leaves out besides the log directory: ``logs/``, report files."""
+    return [project_dir / "logs", *(Path(report).absolute() for report in reports if report)]
+
+
+def commit_phase(
+    repo_dir: Path, message: str, exclude: Sequence[Path], push: bool
+) -> CommitOutcome:
+    """Stage everything but ``exclude`` (and .gitignore'd files), commit, push upstream.
+
+    With nothing to commit, commits already made but not pushed are pushed all the same.
+    """
+    outcome = CommitOutcome()
+    repo = open_repo(repo_dir)
+    if repo is None:
+        outcome.failure = NOT_A_REPO
+        return outcome
+    top = Path(repo.working_tree_dir or repo_dir)
+    excluded = [relative_to(p, top) for p in exclude if inside(p, top) and p.exists()]
+    # git add refuses to name an ignored path, even to exclude it
+    ignored = set(repo.ignored(*excluded)) if excluded else set()
+    pathspec = ["."] + [f":(exclude){p}" for p in excluded if p not in ignored]
+    try:
+        repo.git.add("--all", "--", *pathspec)
+        if repo.head.is_valid() and not repo.index.diff("HEAD"):
+            outcome.notes.append("nothing to commit")
+        else:
+            repo.git.commit("-m", message, "--no-verify")
+            outcome.sha = repo.head.commit.hexsha
+    except git.GitCommandError as exc:
+        outcome.failure = "git commit failed: " + fold_stderr(exc.stderr or str(exc))
+        outcome.details = str(exc.stderr or "").strip()
+        return outcome
+    if push and (outcome.sha or unpushed_commits(repo) != 0):
+        _push(repo, outcome)
+    return outcome
+
+
+def unpushed_commits(repo: git.Repo) -> int | None:
+    """Commits on the current branch that its upstream lacks; None without an upstream.
+
+    -1 when the upstream is configured but its remote-tracking ref is missing (never
+    fetched): a push is worth trying.
+    """
+    if not repo.head.is_valid() or repo.head.is_detached:
+        return None
+    try:
+        upstream = repo.active_branch.tracking_branch()
+    except (TypeError, ValueError):
+        return None
+    if upstream is None:
+        return None
+    if not upstream.is_valid():
+        return -1
+    try:
+        return int(repo.git.rev_list("--count", f"{upstream.path}..HEAD"))
+    except (git.GitCommandError, ValueError):
+        return -1
+
+
+def has_unpushed(repo_dir: Path) -> bool:
+    """True when the current branch has an upstream that lacks some of its commits."""
+    repo = open_repo(repo_dir)
+    return repo is not None and (unpushed_commits(repo) or 0) != 0
+
+
+def push_pending(repo_dir: Path) -> CommitOutcome | None:
+    """Push commits an earlier run made but could not push; None when there are none."""
+    repo = open_repo(repo_dir)
+    if repo is None or (unpushed_commits(repo) or 0) == 0:
+        return None
+    outcome = CommitOutcome()
+    _push(repo, outcome)
+    return outcome
+
+
+def _push(repo: git.Repo, outcome: CommitOutcome) -> None:
+    if repo.head.is_detached:
+        outcome.notes.append("detached HEAD: not pushed")
+        return
+    branch = repo.active_branch
+    upstream = branch.tracking_branch()
+    if upstream is None:
+        outcome.notes.append(f"branch {branch.name} has no upstream: not pushed")
+        return
+    remote, head = upstream.remote_name, upstream.remote_head
+    try:
+        repo.git.push(
+            remote,
+            f"HEAD:refs/heads/{head}",
+            env=NO_PROMPT_ENV,
+            kill_after_timeout=PUSH_TIMEOUT,
+        )
+    except git.GitCommandError as exc:
+        outcome.failure = (
+            f"git push to {remote} failed: {fold_stderr(exc.stderr or str(exc), hints=False)}; "
+            f"the commit is kept locally; push it with: git push {remote} {branch.name}"
+        )
+        outcome.details = str(exc.stderr or "").strip()
+        return
+    outcome.pushed_to = f"{remote}/{head}"
