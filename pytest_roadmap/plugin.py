@@ -66,18 +66,12 @@ def pytest_roadmap_agent_command(
     return preset_command(settings, step, prompt, log, cwd, resume)
 
 
-def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    """``--roadmap-status``: print the progress table instead of a test session."""
-    option = config.option
-    if option.roadmap and getattr(option, "tx", None):
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``--tx`` distributes a roadmap run as ``-n`` does."""
+    if config.option.roadmap and getattr(config.option, "tx", None):
         from pytest_roadmap.dist.nodes import prepare_args
 
         prepare_args(config)
-    if not (option.roadmap and option.roadmap_status) or option.help or option.version:
-        return None
-    from pytest_roadmap.report.status import show_status
-
-    return show_status(config)
 
 
 def active(config: pytest.Config) -> bool:
@@ -137,9 +131,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_roadmap.workspace.history import completed_in_history
     from pytest_roadmap.workspace.phase_commit import has_unpushed
 
-    # commits saying groups are complete count too (unless --roadmap-redo)
-    history = None if settings.redo else completed_in_history(settings.project_dir, roadmap)
-    completion = load_completion(roadmap, status, records, settings.redo, history)
+    # commits saying groups are complete count too (unless --roadmap-redo; the status view
+    # shows what is recorded)
+    redo = settings.redo and not settings.status_only
+    history = None if redo else completed_in_history(settings.project_dir, roadmap)
+    completion = load_completion(roadmap, status, records, redo, history)
     if settings.push and has_unpushed(settings.project_dir):
         completion = replace(completion, unpushed=True)
     with gc_paused():
@@ -148,6 +144,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[run_key] = run
     # The roadmap is the only collection root: the project's own tests stay out.
     config.args[:] = [str(path)]
+    if settings.status_only:
+        from pytest_roadmap.report.status import StatusView
+
+        config.pluginmanager.register(StatusView(config, run, completion.groups), "roadmap-status")
+        return
     if controller:
         from pytest_roadmap.control.controller import RoadmapController
 

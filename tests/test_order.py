@@ -16,6 +16,7 @@ from pytest_roadmap.model.order import estimates
 from pytest_roadmap.model.order import parse_estimate
 from pytest_roadmap.model.plan import Plan
 from pytest_roadmap.model.plan import largest_group
+from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.model.roadmap import parse_roadmap
 from tests.conftest import Project
@@ -80,14 +81,14 @@ def test_estimate_fields() -> None:
 def test_dispatch_order_longest_first_within_groups_only() -> None:
     roadmap = parse_roadmap(ESTIMATED + "\n### Group B\n- **B1: x** - x\n- **B2: y** - y\n")
     plan = Plan.build(roadmap)
-    found = estimates(roadmap, lambda key: {})
+    found = estimates(roadmap, lambda key: TaskRecord())
     names = [s.task.id if s.task else s.kind for s in dispatch_order(plan.steps, found, "auto")]
     assert names == ["A4", "A2", "A3", "A1", "gate", "B1", "B2", "gate", "commit"]
     roadmap_order = dispatch_order(plan.steps, found, "roadmap")
     assert [s.local_id for s in roadmap_order] == [s.local_id for s in plan.steps]
     # durations measured in an earlier run beat the column
     took = {"A1": 4.0, "A2": 1.0, "A3": 2.0, "A4": 3.0, "B1": 1.0, "B2": 2.0}
-    measured = estimates(roadmap, lambda key: {"duration_s": took[key.rsplit(":", 1)[1]]})
+    measured = estimates(roadmap, lambda key: TaskRecord(duration_s=took[key.rsplit(":", 1)[1]]))
     names = [s.task.id if s.task else s.kind for s in dispatch_order(plan.steps, measured, "auto")]
     assert names == ["A1", "A4", "A3", "A2", "gate", "B2", "B1", "gate", "commit"]
 
@@ -221,10 +222,10 @@ def test_milliseconds_measured_earlier_never_reorder_tasks() -> None:
     roadmap = parse_roadmap("## Phase 1: P\n\n### Group A\n- **A1: a** - a\n- **A2: b** - b\n")
     plan = Plan.build(roadmap)
     took = {"A1": 0.101, "A2": 0.134}
-    measured = estimates(roadmap, lambda key: {"duration_s": took[key.rsplit(":", 1)[1]]})
+    measured = estimates(roadmap, lambda key: TaskRecord(duration_s=took[key.rsplit(":", 1)[1]]))
     names = [s.task.id for s in dispatch_order(plan.steps, measured, "auto") if s.task]
     assert names == ["A1", "A2"]
     took = {"A1": 0.101, "A2": 1.134}
-    measured = estimates(roadmap, lambda key: {"duration_s": took[key.rsplit(":", 1)[1]]})
+    measured = estimates(roadmap, lambda key: TaskRecord(duration_s=took[key.rsplit(":", 1)[1]]))
     names = [s.task.id for s in dispatch_order(plan.steps, measured, "auto") if s.task]
     assert names == ["A2", "A1"]

@@ -102,12 +102,15 @@ def test_local_and_chdir_worker_in_one_run(project: Project) -> None:
 
 def test_shipped_log_is_written_once_and_left_out_of_the_report(tmp_path: Path) -> None:
     from pytest_roadmap.dist import nodes as remote
+    from pytest_roadmap.model.facts import StepFacts
+    from pytest_roadmap.model.facts import facts_of
 
     log = tmp_path / "worker" / "phase1_groupA_A1_1.log"
     log.parent.mkdir()
     log.write_text("agent output\n", encoding="utf-8")
     shipped = remote.ship_log(log)
     assert shipped is not None
+    facts = StepFacts(worker="gw0", shipped_log=shipped)
     report = pytest.TestReport(
         "ROADMAP.md::phase1::groupA::A1",
         ("x", 0, "A1"),
@@ -115,11 +118,13 @@ def test_shipped_log_is_written_once_and_left_out_of_the_report(tmp_path: Path) 
         "passed",
         None,
         "call",
-        user_properties=[("exit_code", 0), shipped],
+        user_properties=[("exit_code", 0), facts.entry()],
     )
     remote.write_shipped_log(report, tmp_path / "logs")
     assert (tmp_path / "logs" / log.name).read_text(encoding="utf-8") == "agent output\n"
-    assert report.user_properties == [("exit_code", 0)]
+    assert report.user_properties == [("exit_code", 0), StepFacts(worker="gw0").entry()]
+    assert facts_of(report.user_properties).shipped_log is None
+    assert "agent output" not in str(report.user_properties)
 
 
 def test_a_clone_that_fails_names_the_worker(project: Project) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_roadmap.model.plan import task_digest
+from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.model.roadmap import parse_roadmap
 from pytest_roadmap.report.status import render_status
 from pytest_roadmap.report.summary import reason_heading
@@ -107,7 +108,8 @@ def test_quiet_summary_has_totals_and_resume_only(project: Project) -> None:
     assert lines[0].startswith("run total: tasks 1 passed, 1 failed, 2 skipped;"), lines
     assert lines[1] == "resume with:"
     assert lines[2].startswith("pytest --basetemp=")  # pytester's; then the test's own
-    assert "--roadmap ROADMAP.md" in "\n".join(lines[2:])
+    command = " ".join(line.rstrip("\\").strip() for line in lines[2:4])  # wrapped with \\
+    assert "--roadmap ROADMAP.md" in command
     assert not [line for line in lines if line.startswith("Phase")]
 
 
@@ -246,8 +248,8 @@ def test_render_status_states() -> None:
     )
     a1, _ = roadmap.phases[0].groups[0].tasks
     records = {
-        "PHASE_1:A:A1": {"outcome": "passed", "digest": task_digest(a1), "cost_usd": 0.5},
-        "PHASE_1:A:A2": {"outcome": "passed", "digest": "stale", "cost_usd": 0.25},
+        "PHASE_1:A:A1": TaskRecord(outcome="passed", digest=task_digest(a1), cost_usd=0.5),
+        "PHASE_1:A:A2": TaskRecord(outcome="passed", digest="stale", cost_usd=0.25),
     }
     lines = render_status(roadmap, {"PHASE_1:B": "PHASE1-GROUP-B-STATUS.md"}, records, {1: "abc"})
     assert lines[0] == "Phase 1: P — pending, committed abc"

@@ -6,6 +6,7 @@ from typing import Any
 
 from pytest_roadmap.model.plan import task_digest
 from pytest_roadmap.model.records import MemoryCache
+from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.model.records import TaskRecords
 from pytest_roadmap.model.roadmap import parse_roadmap
 
@@ -34,12 +35,12 @@ def test_saved_records_are_found_by_a_later_run() -> None:
     a1 = roadmap.phases[0].groups[0].tasks[0]
     cache = CountingCache()
     TaskRecords(cache, "ROADMAP.md").save(
-        "PHASE_1:A:A1", {"outcome": "passed", "digest": task_digest(a1)}
+        "PHASE_1:A:A1", TaskRecord(outcome="passed", digest=task_digest(a1))
     )
     later = TaskRecords(cache, "ROADMAP.md")
     cache.reads.clear()
     assert later.passed(roadmap) == frozenset({"PHASE_1:A:A1"})
-    assert later.get("PHASE_2:C:C1") == {}
+    assert later.get("PHASE_2:C:C1") == TaskRecord()
     assert sorted(cache.reads) == [
         "roadmap/tasks/ROADMAP.md/PHASE_1:A:A1",
         "roadmap/tasks/ROADMAP.md/PHASE_1:A:A2",

@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
-from datetime import datetime
-from datetime import timezone
 from typing import Any
 
 import pytest
@@ -26,16 +24,19 @@ from pytest_roadmap.control.status_md import TaskLine
 from pytest_roadmap.control.status_md import cost_and_turns
 from pytest_roadmap.control.status_md import status_markdown
 from pytest_roadmap.control.writable import write_error
+from pytest_roadmap.model.facts import StepFacts
+from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import DONE_IN_ROADMAP
 from pytest_roadmap.model.plan import GROUP_DONE_IN_ROADMAP
 from pytest_roadmap.model.plan import Outcome
 from pytest_roadmap.model.plan import Progress
 from pytest_roadmap.model.plan import Step
-from pytest_roadmap.model.plan import group_key
 from pytest_roadmap.model.plan import group_label
+from pytest_roadmap.model.plan import local_id
 from pytest_roadmap.model.plan import local_id_of
 from pytest_roadmap.model.plan import task_digest
 from pytest_roadmap.model.plan import task_key
+from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.model.records import TaskRecords
 from pytest_roadmap.paths import shown
 from pytest_roadmap.resources import human_bytes
@@ -44,7 +45,6 @@ from pytest_roadmap.terminal import say
 from pytest_roadmap.text import resume_command
 from pytest_roadmap.throttle import Throttle
 
-NOTHING = "nothing to commit"  # the phase commit's note when the tree had no change
 PENDING_INTERVAL = 1.0  # seconds between rewrites of status/pending_tasks.txt during a run
 
 
@@ -77,7 +77,7 @@ class RoadmapController:
         self.records = records
         self.writes = not (run.settings.dry_run or config.getoption("collectonly"))
         self.started: dict[str, float] = {}  # local id -> time.monotonic()
-        self.properties: dict[str, dict[str, Any]] = {}  # local id -> report properties
+        self.facts: dict[str, StepFacts] = {}  # local id -> what its reports said
         self.announced: set[int] = set()  # ordinals whose start was announced
         self.finished_tasks: set[str] = set()  # task keys passed or done
         self.workers = 0
@@ -85,7 +85,10 @@ class RoadmapController:
         self.distributed = False
         self.session: pytest.Session | None = None
         self.interrupted: list[str] | None = None  # steps an interrupt stopped, once known
-        self.interrupted_props: dict[str, Any] = {}  # what the interrupted agent reported
+        #: local id -> what a running task's word said of its session (a usage limit met)
+        self.sessions: dict[str, TaskRecord] = {}
+        #: what the interrupted agent of a serial run said of its session
+        self.interrupted_session = TaskRecord()
         self.state_error: str | None = None  # why a status file could not be written
         self.pending = Throttle(self._write_pending, PENDING_INTERVAL)
         self.pending_count = -1  # how many tasks were finished when pending was last written
@@ -136,11 +139,12 @@ class RoadmapController:
         step = self.run.steps.get(local_id_of(report.nodeid))
         if step is None:
             return
-        props = self.properties.setdefault(step.local_id, {})
-        props.update(dict(report.user_properties))
+        facts = facts_of(report.user_properties)
+        if report.when == "call" or step.local_id not in self.facts:
+            self.facts[step.local_id] = facts
         outcome = report_outcome(report)
         if outcome is not None and self.progress.outcome(step) != "failed":
-            self._settle(step, outcome, report, props)
+            self._settle(step, outcome, report, self.facts[step.local_id])
         if report.when not in ("setup", "call"):
             self._finish(step)
 
@@ -174,9 +178,8 @@ class RoadmapController:
 
         result = interrupted_result(excinfo.value)
         if result is not None:
-            self.interrupted_props = {"log": shown(result.log_path, self.run.settings.project_dir)}
-            if result.session_id:
-                self.interrupted_props["session_id"] = result.session_id
+            log = shown(result.log_path, self.run.settings.project_dir)
+            self.interrupted_session = TaskRecord(log=log, session_id=result.session_id)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.interrupted:
@@ -199,16 +202,13 @@ class RoadmapController:
             step = self.run.steps[local]
             if step.group is None or self.progress.outcome(step) is not None:
                 continue  # settled before the interrupt: its record stands
-            name = step.task.id if step.task is not None else "gate"
-            names.append(f"{group_key(step.phase, step.group)}:{name}")
+            names.append(step.status_key)
             if step.task is not None and self.writes:
-                record = {
-                    "outcome": "interrupted",
-                    "digest": task_digest(step.task),
-                    "finished": _now(),
-                    **self.properties.get(local, {}),
-                    **(self.interrupted_props if len(self.started) == 1 else {}),
-                }
+                facts = self.facts.get(local) or StepFacts()
+                record = TaskRecord.of("interrupted", task_digest(step.task), facts)
+                record = record.merged(self.sessions.get(local, TaskRecord()))
+                if len(self.started) == 1:
+                    record = record.merged(self.interrupted_session)
                 self.records.save(task_key(step.phase, step.group, step.task), record)
         self.interrupted = names
         if self.writes:
@@ -281,8 +281,7 @@ class RoadmapController:
     def start_run(self) -> None:
         """Write the plan and the initial progress files."""
         for phase, group, task in self.run.roadmap.tasks():
-            local = f"phase{phase.number}::group{group.id}::{task.id}"
-            if self.progress.static_skip(self.run.steps[local]):
+            if self.progress.static_skip(self.run.steps[local_id(phase, group, task.id)]):
                 self.finished_tasks.add(task_key(phase, group, task))
         budget = self.run.settings.run_budget_usd
         if budget is not None and self.records.spent() >= budget:
@@ -301,26 +300,25 @@ class RoadmapController:
             self._write_progress(flush=True)
 
     def _settle(
-        self, step: Step, outcome: Outcome, rep: pytest.TestReport, props: dict[str, Any]
+        self, step: Step, outcome: Outcome, rep: pytest.TestReport, facts: StepFacts
     ) -> None:
         self.progress.record(step, outcome)
-        if "dry_run" in props:
-            name = step.task.id if step.task is not None else step.label
-            self._line(f"{name} {props['dry_run']}")
-        if "systemic" in props and self.progress.stopped is None:
-            self._stop(f"systemic agent failure: {props['systemic']}")
-        if "usage_limit_stop" in props and self.progress.stopped is None:
-            self._stop_for_limit(str(props["usage_limit_stop"]))
-        if "warning" in props:
-            self._line(f"{step.label}: warning: {props['warning']}")
+        if facts.dry_run is not None:
+            self._line(f"{step.name} {facts.dry_run}")
+        if facts.systemic and self.progress.stopped is None:
+            self._stop(f"systemic agent failure: {facts.failure}")
+        if facts.limit_stop is not None and self.progress.stopped is None:
+            self._stop_for_limit(facts.limit_stop)
+        for warning in facts.warnings:
+            self._line(f"{step.label}: warning: {warning}")
         if step.kind == "task":
-            self._task_settled(step, outcome, rep, props)
+            self._task_settled(step, outcome, rep, facts)
         elif step.kind == "gate" and outcome == "passed":
             self._group_complete(step)
         elif step.kind == "gate" and self.progress.static_skip(step) == GROUP_DONE_IN_ROADMAP:
             self._group_complete(step, DONE_IN_ROADMAP)
-        elif step.kind == "commit" and outcome == "passed" and props.get("note") == NOTHING:
-            self._line(f"{step.label}: {NOTHING}, no commit made")
+        elif step.kind == "commit" and outcome == "passed" and facts.nothing_to_commit:
+            self._line(f"{step.label}: nothing to commit, no commit made")
         elif outcome == "failed":
             reason = _first_line(rep)
             line = reason if reason.startswith(step.label) else f"{step.label} failed: {reason}"
@@ -335,30 +333,25 @@ class RoadmapController:
                 self._group_failed(step, f"{step.label} not run: {reason}")
 
     def _task_settled(
-        self, step: Step, outcome: Outcome, rep: pytest.TestReport, props: dict[str, Any]
+        self, step: Step, outcome: Outcome, rep: pytest.TestReport, facts: StepFacts
     ) -> None:
         assert step.group is not None and step.task is not None
         key = task_key(step.phase, step.group, step.task)
         elapsed = time.monotonic() - self.started.get(step.local_id, time.monotonic())
         if outcome == "passed":
             self.finished_tasks.add(key)
-        cost = props.get("cost_usd")
-        if isinstance(cost, (int, float)) and cost > 0 and self.writes:
-            self._spend(float(cost))
-        stopped = "usage_limit_stop" in props  # not failed: it runs first next time
+        cost = facts.cost_usd
+        if cost is not None and cost > 0 and self.writes:
+            self._spend(cost)
+        stopped = facts.limit_stop is not None  # not failed: it runs first next time
         if stopped:
             self.limit_stopped.append(key)
         if outcome != "skipped" and self.writes:
-            record = {
-                "outcome": "interrupted" if stopped else outcome,
-                "digest": task_digest(step.task),
-                "finished": _now(),
-                **{k: v for k, v in props.items() if k != "dry_run"},
-            }
-            self.records.save(key, record)
+            recorded = "interrupted" if stopped else outcome
+            self.records.save(key, TaskRecord.of(recorded, task_digest(step.task), facts))
         if outcome == "skipped":
             return
-        extra = cost_and_turns(props)
+        extra = cost_and_turns(facts)
         reason = "" if outcome == "passed" else f": {_first_line(rep)}"
         self._line(f"{step.task.id} {outcome} in {elapsed:.1f}s{extra}{reason}")
 
@@ -402,11 +395,12 @@ class RoadmapController:
     def _limit_met(self, step: Step, message: Mapping[str, Any]) -> None:
         limit = _usage_limit(message)
         until = float(message["until"])
-        props = self.properties.setdefault(step.local_id, {})
-        for name in ("session_id", "log"):  # an interrupt during the wait keeps them
-            if message.get(name):
-                props[name] = message[name]
-        props["limit_type"] = limit.kind or "unknown"
+        # an interrupt during the wait keeps the session for the next run
+        self.sessions[step.local_id] = TaskRecord(
+            session_id=str(message.get("session_id") or "") or None,
+            log=str(message.get("log") or "") or None,
+            limit_type=limit.kind or "unknown",
+        )
         self.limit_waiting[step.local_id] = limit.label
         now = time.time()
         if self.progress.paused(now) and until <= (self.progress.paused_until or 0) + 60:
@@ -448,13 +442,12 @@ class RoadmapController:
 
     def on_memory_hold(self, step: Step, available: int, memfree: int) -> None:
         """The scheduler holds ``step`` back: less memory available than --roadmap-memfree."""
-        name = step.task.id if step.task is not None else step.label
         self._line(
             f"memory: {human_bytes(available)} available, under --roadmap-memfree "
-            f"{human_bytes(memfree)}: {name} starts when there is room or no agent runs"
+            f"{human_bytes(memfree)}: {step.name} starts when there is room or no agent runs"
         )
         now = time.time()
-        self.run.waits.append(Segment("memory_wait", now, now, f"{name} waits for memory"))
+        self.run.waits.append(Segment("memory_wait", now, now, f"{step.name} waits for memory"))
 
     def on_memory_room(self, available: int) -> None:
         self._end_wait("memory_wait", time.time())
@@ -495,10 +488,9 @@ class RoadmapController:
     def _finished_message(self, exitstatus: int | pytest.ExitCode) -> str:
         outcomes = [self.progress.outcome(s) for s in self.progress.selected if s.kind == "task"]
         cost = sum(
-            float(props["cost_usd"])
-            for local, props in self.properties.items()
-            if isinstance(props.get("cost_usd"), (int, float))
-            and self.run.steps[local].kind == "task"
+            facts.cost_usd or 0.0
+            for local, facts in self.facts.items()
+            if self.run.steps[local].kind == "task"
         )
         how = "interrupted" if exitstatus == pytest.ExitCode.INTERRUPTED else "finished"
         return (
@@ -519,18 +511,14 @@ class RoadmapController:
             return
         tasks = []
         for task in gate.group.tasks:
-            local = f"phase{gate.phase.number}::group{gate.group.id}::{task.id}"
-            props = self.properties.get(local) or self.records.get(
-                task_key(gate.phase, gate.group, task)
+            record = self.records.get(task_key(gate.phase, gate.group, task))
+            reason = self.progress.static_skip(
+                self.run.steps[local_id(gate.phase, gate.group, task.id)]
             )
-            reason = self.progress.static_skip(self.run.steps[local])
-            tasks.append(TaskLine.of(task, reason, props))
+            tasks.append(TaskLine.of(task, reason, record))
+        gate_facts = self.facts.get(gate.local_id) or StepFacts()
         text = status_markdown(
-            self.run.settings.roadmap.name,
-            gate.phase,
-            gate.group,
-            tasks,
-            self.properties.get(gate.local_id, {}),
+            self.run.settings.roadmap.name, gate.phase, gate.group, tasks, gate_facts.commands
         )
         group = gate.group
         self._guarded(lambda: self.status.mark_complete(gate.phase, group, text))
@@ -540,8 +528,8 @@ class RoadmapController:
             key = task_key(gate.phase, gate.group, task)
             self.finished_tasks.add(key)
             record = self.records.get(key)
-            if record:  # a rolled-back group runs its tasks again, not "passed earlier"
-                self.records.save(key, {**record, "group_complete": True})
+            if record.outcome is not None:  # a rolled-back group runs its tasks again
+                self.records.save(key, record.completed_with_group())
         self._write_progress(flush=True)  # up to date before a phase commit stages it
 
     def _finish(self, step: Step) -> None:
@@ -557,12 +545,7 @@ class RoadmapController:
         """
         if not self.writes:
             return
-        in_progress = []
-        for local in self.started:
-            step = self.run.steps[local]
-            assert step.group is not None
-            name = step.task.id if step.task is not None else "gate"
-            in_progress.append(f"{group_key(step.phase, step.group)}:{name}")
+        in_progress = [self.run.steps[local].status_key for local in self.started]
         self._guarded(lambda: self.status.write_in_progress(in_progress))
         if len(self.finished_tasks) != self.pending_count:
             self._guarded(self.pending.request)
@@ -613,7 +596,3 @@ def _usage_limit(message: Mapping[str, Any]) -> UsageLimit:
 def _first_line(rep: pytest.TestReport) -> str:
     text = str(rep.longrepr or "").strip()
     return text.splitlines()[0] if text else rep.outcome
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

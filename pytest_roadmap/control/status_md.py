@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone
-from typing import Any
 
+from pytest_roadmap.model.facts import CommandFacts
+from pytest_roadmap.model.facts import StepFacts
+from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.model.roadmap import Group
 from pytest_roadmap.model.roadmap import Phase
 from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.text import seconds
 
 
-def cost_and_turns(props: Mapping[str, Any]) -> str:
-    """`` ($0.0123, 5 turns)`` from a task's report properties, or ``""``."""
+def cost_and_turns(facts: StepFacts) -> str:
+    """`` ($0.0123, 5 turns)`` from a task's facts, or ``""``."""
     parts = []
-    if props.get("cost_usd") is not None:
-        parts.append(f"${float(props['cost_usd']):.4f}")
-    if props.get("num_turns") is not None:
-        parts.append(f"{props['num_turns']} turns")
+    if facts.cost_usd is not None:
+        parts.append(f"${facts.cost_usd:.4f}")
+    if facts.num_turns is not None:
+        parts.append(f"{facts.num_turns} turns")
     return f" ({', '.join(parts)})" if parts else ""
 
 
@@ -39,20 +40,18 @@ class TaskLine:
     summary: str
 
     @classmethod
-    def of(cls, task: Task, skip_reason: str | None, props: Mapping[str, Any]) -> TaskLine:
-        """Build the row from the task's report properties (or its cached record)."""
-        outcome = skip_reason or str(props.get("outcome", "passed"))
-        duration = props.get("duration_s")
-        cost = props.get("cost_usd")
+    def of(cls, task: Task, skip_reason: str | None, record: TaskRecord) -> TaskLine:
+        """Build the row from the task's record."""
+        duration, cost = record.duration_s, record.cost_usd
         return cls(
             id=task.id,
             title=task.title,
-            outcome=outcome,
-            duration=f"{float(duration):.1f}s" if duration is not None else "",
-            turns=str(props.get("num_turns") or ""),
-            cost=f"{float(cost):.4f}" if cost is not None else "",
-            log=str(props.get("log") or ""),
-            summary=str(props.get("result") or ""),
+            outcome=skip_reason or record.outcome or "passed",
+            duration=f"{duration:.1f}s" if duration is not None else "",
+            turns=str(record.num_turns or ""),
+            cost=f"{cost:.4f}" if cost is not None else "",
+            log=record.log or "",
+            summary=record.result or "",
         )
 
 
@@ -65,7 +64,7 @@ def status_markdown(
     phase: Phase,
     group: Group,
     tasks: Sequence[TaskLine],
-    gate_props: Mapping[str, Any],
+    commands: Sequence[CommandFacts],
 ) -> str:
     """The PHASE1-GROUP-A-STATUS.md text of a completed group."""
     title = f": {group.title}" if group.title else ""
@@ -92,21 +91,12 @@ def status_markdown(
     if durations:
         out += ["", f"Total agent time: {seconds(sum(durations))}"]
     out += ["", "## Gate", ""]
-    commands = [
-        (
-            str(gate_props[key]),
-            gate_props.get(f"gate_exit_{key.rsplit('_', 1)[1]}"),
-            gate_props.get(f"gate_duration_{key.rsplit('_', 1)[1]}"),
-        )
-        for key in sorted(gate_props, key=_command_index)
-        if key.startswith("gate_command_")
-    ]
     if commands:
         out += ["| Command | Exit code | Duration |", "|---|---|---|"]
         out += [
-            f"| `{_cell(cmd)}` | {'' if code is None else code} | "
-            f"{'' if took is None else f'{float(took):.1f}s'} |"
-            for cmd, code, took in commands
+            f"| `{_cell(c.command)}` | {'' if c.exit_code is None else c.exit_code} | "
+            f"{'' if c.duration_s is None else f'{c.duration_s:.1f}s'} |"
+            for c in commands
         ]
     else:
         out.append("No gate commands.")
@@ -116,8 +106,3 @@ def status_markdown(
         for t in summaries:
             out += ["", f"### {t.id}: {t.title}", "", t.summary.strip()]
     return "\n".join(out) + "\n"
-
-
-def _command_index(key: str) -> int:
-    tail = key.rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else 0

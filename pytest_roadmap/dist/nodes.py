@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 
 from pytest_roadmap.channel import tx_specs
+from pytest_roadmap.model.facts import ShippedLog
+from pytest_roadmap.model.facts import facts_of
+from pytest_roadmap.model.facts import with_facts
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.settings import Settings
 from pytest_roadmap.workspace.clone import Origin
@@ -28,7 +31,6 @@ from pytest_roadmap.workspace.git import run_git
 from pytest_roadmap.workspace.git import top_of
 
 KEY = "roadmap_remote"
-LOG_PROPERTY = "roadmap_log_text"
 LOG_LIMIT = 200_000
 
 
@@ -192,21 +194,19 @@ class LogReceiver:
 
 def write_shipped_log(report: pytest.TestReport, log_dir: Path) -> None:
     """Controller: write a remote task's log to the log directory; drop it from the report."""
-    kept = []
-    for prop in report.user_properties:
-        name, value = prop[0], prop[1]
-        if name != LOG_PROPERTY:
-            kept.append(prop)
-            continue
-        if isinstance(value, dict):
-            target = log_dir / Path(str(value.get("name", ""))).name
-            if target.name and not target.exists():  # not written there by the worker
-                try:
-                    log_dir.mkdir(parents=True, exist_ok=True)
-                    target.write_text(str(value.get("text", "")), encoding="utf-8")
-                except OSError:
-                    pass
-    report.user_properties[:] = kept
+    facts = facts_of(report.user_properties)
+    shipped = facts.shipped_log
+    if shipped is None:
+        return
+    target = log_dir / Path(shipped.name).name
+    if target.name and not target.exists():  # not written there by the worker
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            target.write_text(shipped.text, encoding="utf-8")
+        except OSError:
+            pass
+    facts.shipped_log = None
+    report.user_properties[:] = with_facts(report.user_properties, facts)
 
 
 # -- a worker --------------------------------------------------------------------------
@@ -287,13 +287,13 @@ def nodeid(config: pytest.Config) -> str | None:
 
 
 
-def ship_log(log: Path) -> tuple[str, object] | None:
-    """A user property carrying the log (its last LOG_LIMIT characters) to the controller."""
+def ship_log(log: Path) -> ShippedLog | None:
+    """The log (its last LOG_LIMIT characters), to be carried to the controller."""
     try:
         text = log.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    return (LOG_PROPERTY, {"name": log.name, "text": text[-LOG_LIMIT:]})
+    return ShippedLog(log.name, text[-LOG_LIMIT:])
 
 
 # -- the gate (a local worker) ---------------------------------------------------------

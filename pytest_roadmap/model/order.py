@@ -31,10 +31,10 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import task_key
+from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.model.roadmap import Roadmap
 from pytest_roadmap.model.roadmap import Task
 
@@ -123,17 +123,15 @@ def column_estimate(task: Task) -> tuple[float, str] | None:
     return None
 
 
-def estimates(
-    roadmap: Roadmap, record_of: Callable[[str], Mapping[str, Any]]
-) -> dict[str, Estimate]:
+def estimates(roadmap: Roadmap, record_of: Callable[[str], TaskRecord]) -> dict[str, Estimate]:
     """Task key -> estimate, for every task that has one (earlier run, else roadmap)."""
     measured: dict[str, float] = {}
     written: dict[str, tuple[float, str]] = {}
     for phase, group, task in roadmap.tasks():
         key = task_key(phase, group, task)
-        duration = record_of(key).get("duration_s")
-        if isinstance(duration, (int, float)) and duration > 0:
-            measured[key] = float(duration)
+        duration = record_of(key).duration_s
+        if duration is not None and duration > 0:
+            measured[key] = duration
         found = column_estimate(task)
         if found is not None:
             written[key] = found
@@ -198,7 +196,7 @@ def describe(tasks: Sequence[Step], estimates: Mapping[str, Estimate], mode: str
     run), A2 (no estimate)'."""
     parts = []
     for step, estimate in group_order(tasks, estimates, mode):
-        name = step.task.id if step.task is not None else step.label
+        name = step.name
         if estimate is None:
             parts.append(f"{name} (no estimate)")
         elif estimate.source == "text length":

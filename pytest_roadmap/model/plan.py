@@ -39,6 +39,27 @@ def group_name(group: Group) -> str:
     return f"group{group.id}"
 
 
+def local_id(phase: Phase, group: Group | None = None, last: str = "") -> str:
+    """The node id below the roadmap file: ``phase1::groupA::A1``, ``phase1::groupA::gate``,
+    ``phase1::commit``."""
+    parts = [phase_name(phase)]
+    if group is not None:
+        parts.append(group_name(group))
+    return "::".join([*parts, last])
+
+
+def log_prefix(phase: Phase, group: Group | None) -> str:
+    """How a step's log names begin in the log directory: ``phase1_groupA_`` (the bash
+    script's ``logs/orchestrator/phase1_groupA_A1_<unix ts>.log``)."""
+    parts = [phase_name(phase)] + ([group_name(group)] if group is not None else [])
+    return "_".join(parts) + "_"
+
+
+def log_name(phase: Phase, group: Group | None, suffix: str, when: float) -> str:
+    """``phase1_groupA_A1_<unix ts>.log``: a step's log (``suffix`` names the step)."""
+    return f"{log_prefix(phase, group)}{suffix}_{int(when)}.log"
+
+
 def group_key(phase: Phase, group: Group) -> str:
     """The bash script's key of a group: ``PHASE_1:A``."""
     return f"PHASE_{phase.number}:{group.id}"
@@ -68,11 +89,22 @@ class Step:
     @property
     def local_id(self) -> str:
         """The node id below the roadmap file: ``phase1::groupA::A1``."""
-        parts = [phase_name(self.phase)]
+        return local_id(self.phase, self.group, self.task.id if self.task else self.kind)
+
+    @property
+    def name(self) -> str:
+        """How lists name the step: ``A1``, ``gate 1·A``, ``commit 1``."""
+        if self.task is not None:
+            return self.task.id
         if self.group is not None:
-            parts.append(group_name(self.group))
-        parts.append(self.task.id if self.task is not None else self.kind)
-        return "::".join(parts)
+            return f"gate {self.phase.number}·{self.group.id}"
+        return f"commit {self.phase.number}"
+
+    @property
+    def status_key(self) -> str:
+        """The step in status files: ``PHASE_1:A:A1``, ``PHASE_1:A:gate``."""
+        assert self.group is not None
+        return f"{group_key(self.phase, self.group)}:{self.task.id if self.task else 'gate'}"
 
     @property
     def line(self) -> int:
@@ -251,7 +283,7 @@ class Progress:
         if step.kind == "task" and step.task is not None:
             self.failed_tasks.setdefault(step.ordinal, []).append(step.task.id)
         if self.blocked_by is None or step.ordinal < self.blocked_by[0]:
-            self.blocked_by = (step.ordinal, _failure_text(step))
+            self.blocked_by = (step.ordinal, f"{step.label} failed")
 
     def stop(self, reason: str) -> None:
         """Let nothing start any more, e.g. after a systemic agent failure."""
@@ -265,15 +297,6 @@ class Progress:
     def unresolved(self) -> Iterator[Step]:
         """Selected steps with no outcome yet, in order."""
         return (step for step in self.selected if step.local_id not in self.outcomes)
-
-
-def _failure_text(step: Step) -> str:
-    if step.kind == "gate":
-        return f"{step.label} failed"
-    if step.kind == "commit":
-        return f"{step.label} failed"
-    assert step.group is not None and step.task is not None
-    return f"{group_label(step.phase, step.group)} task {step.task.id} failed"
 
 
 def largest_group(plan: Plan) -> int:

@@ -17,7 +17,6 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ import pytest
 from pytest_roadmap import segments
 from pytest_roadmap.channel import worker_count
 from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.model.facts import StepFacts
+from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import local_id_of
 from pytest_roadmap.model.records import CacheLike
@@ -42,7 +43,6 @@ from pytest_roadmap.report.summary import UNFINISHED
 from pytest_roadmap.report.summary import failure_line
 from pytest_roadmap.report.summary import group_column
 from pytest_roadmap.report.summary import skip_line
-from pytest_roadmap.report.summary import step_name
 from pytest_roadmap.report.timeline import RunMark
 from pytest_roadmap.report.timeline import StepRecord
 from pytest_roadmap.text import resume_command
@@ -139,7 +139,6 @@ class HtmlReport:
                     reason = failure_line(report)
                 elif report.skipped:
                     reason = skip_line(report)
-                props: dict[str, Any] = dict(report.user_properties)
                 self.records[step.local_id] = self._record(
                     step,
                     outcome,
@@ -148,7 +147,7 @@ class HtmlReport:
                     report.stop or time.time(),
                     reason,
                     tuple(segments.of_report(report)),
-                    props,
+                    facts_of(report.user_properties),
                 )
             elif report.when == "teardown" and report.failed and before is not None:
                 self.records[step.local_id] = _replace(
@@ -253,23 +252,13 @@ class HtmlReport:
         end: float | None = None,
         reason: str = "",
         spans: tuple[segments.Segment, ...] = (),
-        props: Mapping[str, Any] | None = None,
+        facts: StepFacts | None = None,
     ) -> StepRecord:
-        props = props or {}
-        cost = props.get("cost_usd")
-        fixes = sorted(k for k in props if k.startswith("fix_") and k.endswith("_cost_usd"))
-        if step.kind == "gate" and fixes:
-            cost = sum(float(props[k]) for k in fixes)
-        repair_logs = tuple(
-            str(props[k])
-            for k in sorted(props, key=_fix_index)
-            if k.startswith("fix_") and k.endswith("_log")
-        )
-        turns = props.get("num_turns")
+        facts = facts or StepFacts()
         return StepRecord(
             run=self.number,
             key=step.local_id,
-            name=step_name(step) if step.kind != "task" else step.task.id,  # type: ignore[union-attr]
+            name=step.name,
             kind=step.kind,
             group=group_column(step),
             title=step.task.title if step.task is not None else step.label,
@@ -279,11 +268,11 @@ class HtmlReport:
             end=end,
             reason=reason,
             spans=spans,
-            turns=int(turns) if isinstance(turns, (int, float)) else None,
-            cost=float(cost) if isinstance(cost, (int, float)) else None,
-            log=str(props.get("log") or ""),
-            repair_logs=repair_logs,
-            resumed=bool(props.get("resumed_session")),
+            turns=facts.num_turns,
+            cost=facts.cost_usd,
+            log=facts.main_log,
+            repair_logs=tuple(repair.log for repair in facts.repairs),
+            resumed=facts.resumed_session is not None,
         )
 
     def _resume_text(self) -> str:
@@ -356,11 +345,6 @@ def log_links(records: Sequence[StepRecord], project: Path, folder: Path) -> dic
     return hrefs
 
 
-def _fix_index(key: str) -> int:
-    parts = key.split("_")
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-
-
 def _lane(report: pytest.TestReport, before: StepRecord | None) -> str:
     worker = getattr(report, "worker_id", None)
     if isinstance(worker, str) and worker:
@@ -416,16 +400,16 @@ class PytestHtmlSection:
         cells.append("<th>Roadmap</th>")
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        props: dict[str, Any] = dict(report.user_properties)
-        facts = []
-        if props.get("duration_s") is not None:
-            facts.append(seconds(float(props["duration_s"])))
-        if props.get("num_turns") is not None:
-            facts.append(f"{props['num_turns']} turns")
-        if props.get("cost_usd") is not None:
-            facts.append(f"${float(props['cost_usd']):.4f}")
-        if props.get("retries"):
-            facts.append(f"{props['retries']} retries")
-        if props.get("log"):
-            facts.append(f"log {props['log']}")
-        cells.append(f"<td>{html.escape(' · '.join(facts))}</td>")
+        facts = facts_of(report.user_properties)
+        shown_facts = []
+        if facts.agent is not None:
+            shown_facts.append(seconds(facts.agent.duration_s))
+        if facts.num_turns is not None:
+            shown_facts.append(f"{facts.num_turns} turns")
+        if facts.cost_usd is not None:
+            shown_facts.append(f"${facts.cost_usd:.4f}")
+        if facts.agent is not None and facts.agent.retry_reasons:
+            shown_facts.append(f"{len(facts.agent.retry_reasons)} retries")
+        if facts.main_log:
+            shown_facts.append(f"log {facts.main_log}")
+        cells.append(f"<td>{html.escape(' · '.join(shown_facts))}</td>")

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_roadmap.model.plan import group_name
+from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import local_id_of
-from pytest_roadmap.model.plan import phase_name
+from pytest_roadmap.model.plan import log_prefix
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -160,7 +160,7 @@ def tail_for(
     """The log tail of a step: a task's agent, or a gate's repair agents; None for commits."""
     if step.group is None:
         return None
-    prefix = re.escape(f"{phase_name(step.phase)}_{group_name(step.group)}_")
+    prefix = re.escape(log_prefix(step.phase, step.group))
     if step.task is not None:
         pattern = re.compile(rf"{prefix}{re.escape(step.task.id)}_\d+\.log")
         return LogTail(log_dir, pattern, since, translator=translator)
@@ -246,8 +246,7 @@ class _Running:
 
     def view(self, now: float) -> RowView:
         step = self.step
-        name = step.task.id if step.task is not None else step.kind
-        title = step.task.title if step.task is not None else step.label
+        name, title = step.name, step.task.title if step.task is not None else step.label
         if self.tail is None:
             return RowView(name, title, now - self.started)
         self.tail.poll()
@@ -304,9 +303,8 @@ class LiveView:
         local = local_id_of(report.nodeid)
         if not self.active or local not in self.run.steps:
             return
-        cost = dict(report.user_properties).get("cost_usd")
-        if isinstance(cost, (int, float)) and report.when == "call":
-            self.cost += float(cost)
+        if report.when == "call":
+            self.cost += facts_of(report.user_properties).cost_usd or 0.0
         if not (report.when == "setup" and report.passed):  # settled, or torn down
             with self.lock:
                 self.running.pop(local, None)

@@ -1,7 +1,7 @@
 """``--roadmap-status``: the progress table from status files, cache records and git history.
 
-Rendering is pure (:func:`render_status`); :func:`show_status` gathers the facts and
-prints them without running an item or writing a file.
+Rendering is pure (:func:`render_status`); :class:`StatusView` prints it in a session that
+collects, runs and writes nothing.
 """
 
 from __future__ import annotations
@@ -9,18 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pytest_roadmap.context import run_key
-from pytest_roadmap.control.state import StatusFiles
+from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.control.services import up_commands
 from pytest_roadmap.model.plan import DONE_IN_ROADMAP
 from pytest_roadmap.model.plan import group_key
 from pytest_roadmap.model.plan import task_digest
 from pytest_roadmap.model.plan import task_key
-from pytest_roadmap.model.records import MemoryCache
-from pytest_roadmap.model.records import TaskRecords
+from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.model.roadmap import Group
 from pytest_roadmap.model.roadmap import Roadmap
 from pytest_roadmap.model.roadmap import Task
@@ -29,7 +27,6 @@ from pytest_roadmap.text import WIDTH
 from pytest_roadmap.text import dollars
 from pytest_roadmap.text import fit
 from pytest_roadmap.text import seconds
-from pytest_roadmap.workspace.history import completed_in_history
 from pytest_roadmap.workspace.history import phase_commits
 
 PASSED = "passed"
@@ -45,7 +42,7 @@ class TaskState:
     """A task's state and the record of its last run (empty when none)."""
 
     state: str
-    record: Mapping[str, Any]
+    record: TaskRecord
 
     @property
     def finished(self) -> bool:
@@ -53,13 +50,13 @@ class TaskState:
         return self.state in (DONE_IN_ROADMAP, PASSED, GROUP_COMPLETE)
 
 
-def task_state(task: Task, record: Mapping[str, Any], group_complete: bool) -> TaskState:
+def task_state(task: Task, record: TaskRecord, group_complete: bool) -> TaskState:
     """Done in ROADMAP.md, passed, complete with its group, failed earlier, or pending."""
     if task.done:
         return TaskState(DONE_IN_ROADMAP, record)
-    outcome = record.get("outcome")
+    outcome = record.outcome
     if outcome == "passed":
-        current = record.get("digest") in (None, task_digest(task))
+        current = record.digest in (None, task_digest(task))
         return TaskState(PASSED if current or group_complete else CHANGED, record)
     if group_complete:
         return TaskState(GROUP_COMPLETE, record)
@@ -70,13 +67,13 @@ def task_state(task: Task, record: Mapping[str, Any], group_complete: bool) -> T
 
 def _task_row(task: Task, state: TaskState, width: int) -> str:
     record = state.record
-    duration, turns, cost = (record.get(k) for k in ("duration_s", "num_turns", "cost_usd"))
-    finished = str(record.get("finished") or "").replace("T", " ")[:16]
+    duration, turns, cost = record.duration_s, record.num_turns, record.cost_usd
+    finished = (record.finished or "").replace("T", " ")[:16]
     row = (
         f"    {task.id:<6}{fit(task.title, 36):<36}  {state.state:<18}  "
-        f"{'' if duration is None else seconds(float(duration)):>7}  "
+        f"{'' if duration is None else seconds(duration):>7}  "
         f"{'' if turns is None else f'{turns} turns':>9}  "
-        f"{'' if cost is None else dollars(float(cost)):>8}  {finished}"
+        f"{'' if cost is None else dollars(cost):>8}  {finished}"
     )
     return fit(row.rstrip(), width)
 
@@ -96,7 +93,7 @@ def _group_line(group: Group, source: str | None, states: list[TaskState]) -> st
 def render_status(
     roadmap: Roadmap,
     completed: Mapping[str, str],
-    records: Mapping[str, Mapping[str, Any]],
+    records: Mapping[str, TaskRecord],
     commits: Mapping[int, str] | None = None,
     phases: frozenset[int] | None = None,
     width: int = WIDTH,
@@ -126,12 +123,10 @@ def render_status(
             complete = complete and source is not None
             states = []
             for task in group.tasks:
-                record = records.get(task_key(phase, group, task), {})
+                record = records.get(task_key(phase, group, task)) or TaskRecord()
                 states.append(task_state(task, record, source is not None))
-                if record.get("cost_usd") is not None:
-                    cost += float(record["cost_usd"])
-                if record.get("duration_s") is not None:
-                    agent_time += float(record["duration_s"])
+                cost += record.cost_usd or 0.0
+                agent_time += record.duration_s or 0.0
             body.append(fit(_group_line(group, source, states), width))
             for task, state in zip(group.tasks, states, strict=True):
                 counts[state.state] += 1
@@ -153,40 +148,53 @@ def render_status(
     return out
 
 
-def show_status(config: pytest.Config) -> int:
-    """Configure, print the progress table and return 0; collects and writes nothing."""
-    config._do_configure()
-    run = config.stash[run_key]
-    settings = run.settings
-    roadmap = run.roadmap
-    status = StatusFiles(settings.status_dir, settings.project_dir)
-    cache = getattr(config, "cache", None)
-    task_records = TaskRecords(cache if cache is not None else MemoryCache(), settings.roadmap.name)
-    records = {
-        key: task_records.get(key)
-        for key in (task_key(phase, group, task) for phase, group, task in roadmap.tasks())
-    }
-    # as the run would see it: commits saying groups are complete, then the status files
-    history = completed_in_history(settings.project_dir, roadmap)
-    lines = render_status(
-        roadmap,
-        {**history, **status.completed_groups(roadmap)},
-        records,
-        phase_commits(settings.project_dir),
-        settings.phases,
-    )
-    from pytest_roadmap.control.services import up_commands
+class StatusView:
+    """``--roadmap-status``: the session collects nothing, runs nothing and writes nothing;
+    its run loop prints the progress table. Registered by ``pytest_configure`` instead of the
+    controller, on the same configuration a run gets."""
 
-    commands = up_commands(settings)
-    if commands:
-        lines.append(f"services: a run starts them first with {'; '.join(commands)}")
-    lines.append(report_line(settings.report, settings.project_dir))
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_sep("=", f"roadmap status: {settings.roadmap.name}")
-        for line in lines:
-            reporter.write_line(line)
-    return 0
+    def __init__(self, config: pytest.Config, run: RoadmapRun, completed: Mapping[str, str]):
+        self.config = config
+        self.run = run
+        self.completed = completed  # group key -> where its completion is recorded
+        # as --collect-only: no xdist workers (xdist configures after us), no cache written
+        config.option.collectonly = True
+        config.option.verbose = min(config.option.verbose, -2)  # the table, nothing else
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self) -> bool:
+        return True  # nothing to collect
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self) -> bool:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", f"roadmap status: {self.run.settings.roadmap.name}")
+            for line in self.lines():
+                reporter.write_line(line)
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+            session.exitstatus = pytest.ExitCode.OK
+
+    def lines(self) -> list[str]:
+        """The table, the services a run would start, where the report is."""
+        settings, roadmap, records = self.run.settings, self.run.roadmap, self.run.records
+        assert records is not None
+        lines = render_status(
+            roadmap,
+            self.completed,
+            {key: records.get(key) for key in (task_key(*t) for t in roadmap.tasks())},
+            phase_commits(settings.project_dir),
+            settings.phases,
+        )
+        commands = up_commands(settings)
+        if commands:
+            lines.append(f"services: a run starts them first with {'; '.join(commands)}")
+        lines.append(report_line(settings.report, settings.project_dir))
+        return lines
 
 
 def report_line(report: Path | None, project_dir: Path) -> str:

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.model.facts import StepFacts
+from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import Outcome
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import local_id_of
@@ -39,12 +41,13 @@ class StepResult:
     step: Step
     outcome: Outcome | None = None
     reason: str = ""
-    props: dict[str, Any] = field(default_factory=dict)
+    facts: StepFacts = field(default_factory=StepFacts)
     report_time: float = 0.0
 
     def add(self, report: pytest.TestReport) -> None:
         """Fold in one setup, call or teardown report; the first failure wins."""
-        self.props.update(dict(report.user_properties))
+        if report.when == "call":
+            self.facts = facts_of(report.user_properties)
         self.report_time += report.duration
         if report.failed:
             if self.outcome != "failed":
@@ -58,10 +61,8 @@ class StepResult:
     @property
     def duration(self) -> float:
         """Agent time of a task, command time of a gate, else the reports' time."""
-        if "duration_s" in self.props:
-            return float(self.props["duration_s"])
-        gate = [float(v) for k, v in self.props.items() if k.startswith("gate_duration_")]
-        return sum(gate) if gate else self.report_time
+        duration = self.facts.duration_s
+        return self.report_time if duration is None else duration
 
     @property
     def unfinished(self) -> bool:
@@ -87,15 +88,6 @@ def group_column(step: Step) -> str:
     """``Phase 1 · Group A``, or ``Phase 1`` for a commit."""
     base = f"Phase {step.phase.number}"
     return f"{base} · Group {step.group.id}" if step.group is not None else base
-
-
-def step_name(step: Step) -> str:
-    """How lists name a step: ``A1``, ``gate 1·A``, ``commit 1``."""
-    if step.task is not None:
-        return step.task.id
-    if step.group is not None:
-        return f"gate {step.phase.number}·{step.group.id}"
-    return f"commit {step.phase.number}"
 
 
 def reason_heading(reason: str) -> str:
@@ -132,8 +124,7 @@ class Totals:
             self.skipped += 1
         else:
             self.not_run += 1
-        if result.props.get("cost_usd") is not None:
-            self.cost += float(result.props["cost_usd"])
+        self.cost += result.facts.cost_usd or 0.0
         if result.outcome in ("passed", "failed"):
             self.agent_time += result.duration
 
@@ -163,9 +154,8 @@ def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]
         if result.reason:
             outcome = f"{outcome}: {result.reason}"
         ran = result.outcome in ("passed", "failed")
-        turns = result.props.get("num_turns")
-        cost = result.props.get("cost_usd")
-        memory = result.props.get("peak_rss_mb")
+        turns, cost = result.facts.num_turns, result.facts.cost_usd
+        memory = result.facts.agent.peak_rss_mb if result.facts.agent else None
         numbers = (
             f"{'' if memory is None else f'{float(memory):.0f}':>{memory_w}}  "
             f"{seconds(result.duration) if ran else '':>{time_w}}  "
@@ -177,8 +167,8 @@ def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]
             out.append(f"{start}{fit(outcome, outcome_w):<{outcome_w}}  {numbers}".rstrip())
         else:  # nothing to show on the right: the reason may use the whole line
             out.append(start + fit(outcome, outcome_w + numbers_w))
-        if result.outcome == "failed" and result.props.get("log"):
-            out.append(indent + fit(f"log: {result.props['log']}", width - len(indent)))
+        if result.outcome == "failed" and result.facts.main_log:
+            out.append(indent + fit(f"log: {result.facts.main_log}", width - len(indent)))
         following = results[index + 1].step.group if index + 1 < len(results) else None
         if step.kind == "gate" and step.group is not None and following is not step.group:
             totals = Totals()
@@ -197,9 +187,9 @@ def skipped_lines(
     by_reason: dict[str, list[str]] = {}
     for result in results:
         if result.outcome == "skipped":
-            by_reason.setdefault(result.reason, []).append(step_name(result.step))
+            by_reason.setdefault(result.reason, []).append(result.step.name)
     if not_selected:
-        by_reason[NOT_SELECTED] = [step_name(step) for step in not_selected]
+        by_reason[NOT_SELECTED] = [step.name for step in not_selected]
     out = []
     for reason in sorted(by_reason, key=_reason_rank):
         out += wrap_names(f"  {reason_heading(reason)}: ", by_reason[reason], width)
@@ -238,9 +228,10 @@ def limit_lines(results: Sequence[StepResult], width: int = WIDTH) -> list[str]:
     """Which tasks waited for a usage limit, and how long: ``A1 4h12m (five_hour), …``."""
     waits = []
     for result in results:
-        waited, kind = result.props.get("limit_wait_s"), result.props.get("limit_type")
+        agent = result.facts.agent
+        waited, kind = (agent.limit_wait_s, agent.limit_type) if agent else (None, None)
         if isinstance(waited, (int, float)):
-            waits.append(f"{step_name(result.step)} {seconds(float(waited))} ({kind})")
+            waits.append(f"{result.step.name} {seconds(float(waited))} ({kind})")
     return wrap_names("waited for a usage limit: ", waits, width) if waits else []
 
 

@@ -99,7 +99,7 @@ def _has_config(clone: Path, key: str) -> bool:
         return False
 
 
-def commit_task(origin: Origin, workspace: TaskWorkspace, step: Step) -> list[tuple[str, object]]:
+def commit_task(origin: Origin, workspace: TaskWorkspace, step: Step) -> str:
     """Commit the agent's work on the task's branch in the clone (errors name the worker)."""
     try:
         return worktree.commit_task(workspace, step)
@@ -117,25 +117,23 @@ def _save_left_work(clone: Path) -> None:
         pass
 
 
-def push_task(
-    origin: Origin, settings: Settings, workspace: TaskWorkspace
-) -> list[tuple[str, object]]:
-    """Push the task's branch to the remote."""
+def push_task(origin: Origin, settings: Settings, workspace: TaskWorkspace) -> str:
+    """Push the task's branch to the remote: ``<branch> to <remote>``."""
     url = origin.url
     refspec = f"{'+' if settings.redo else ''}{workspace.branch}:refs/heads/{workspace.branch}"
     try:
         run_git(workspace.path, "push", "-q", url, refspec)
     except WorkspaceError as exc:
         raise origin.failed(f"git push of {workspace.branch} to {url} failed", exc) from None
-    return [("pushed", f"{workspace.branch} to {url}")]
+    return f"{workspace.branch} to {url}"
 
 
-def fetch_group(url: str, settings: Settings, gate: Step) -> list[tuple[str, object]]:
+def fetch_group(url: str, settings: Settings, gate: Step) -> str | None:
     """In the controller's repository: fetch the group's task branches that remote workers
-    pushed to ``url``."""
+    pushed to ``url``; the branches fetched, or None."""
     top = top_of(settings.project_dir)
     if top is None:
-        return []
+        return None
     assert gate.group is not None
     prefix = f"refs/heads/roadmap/{phase_name(gate.phase)}/{group_name(gate.group)}/"
     try:
@@ -148,11 +146,11 @@ def fetch_group(url: str, settings: Settings, gate: Step) -> list[tuple[str, obj
     refs = [line.split()[1] for line in listed.splitlines() if line.strip()]
     specs = [f"+{ref}:{ref}" for ref in refs if f"branch {ref}" not in checked_out]
     if not specs:
-        return []
+        return None
     try:
         run_git(top, "fetch", "-q", "--no-tags", url, *specs)
     except WorkspaceError as exc:
         raise WorkspaceError(
             f"{gate.label}: cannot fetch the task branches: {exc.reason}"
         ) from None
-    return [("fetched", " ".join(ref.removeprefix("refs/heads/") for ref in refs))]
+    return " ".join(ref.removeprefix("refs/heads/") for ref in refs)

@@ -10,6 +10,7 @@ from pathlib import Path
 import git
 
 from pytest_roadmap.model.plan import Plan
+from pytest_roadmap.model.plan import local_id
 from pytest_roadmap.model.roadmap import Phase
 from pytest_roadmap.paths import inside
 from pytest_roadmap.paths import relative_to
@@ -29,20 +30,12 @@ class CommitOutcome:
     """What the phase commit did; ``failure`` is one line when it failed."""
 
     sha: str | None = None
+    #: the tree had no change since the last commit: no commit was made
+    nothing_to_commit: bool = False
     pushed_to: str | None = None
     notes: list[str] = field(default_factory=list)
     failure: str | None = None
     details: str = ""
-
-    def properties(self) -> list[tuple[str, object]]:
-        """Report properties for JUnit and the summary."""
-        props: list[tuple[str, object]] = []
-        if self.sha:
-            props.append(("commit", self.sha))
-        if self.pushed_to:
-            props.append(("pushed_to", self.pushed_to))
-        props += [("note", note) for note in self.notes]
-        return props
 
 
 def commit_message(plan: Plan, phase: Phase) -> str:
@@ -51,8 +44,7 @@ def commit_message(plan: Plan, phase: Phase) -> str:
     for group in phase.groups:
         lines.append(f"Group {group.id}: {group.title}".rstrip(": "))
         for task in group.tasks:
-            local = f"phase{phase.number}::group{group.id}::{task.id}"
-            status = plan.static_skips.get(local, "done")
+            status = plan.static_skips.get(local_id(phase, group, task.id), "done")
             lines.append(f"- {task.id}: {task.title} ({status})")
     groups = ",".join(group.id for group in phase.groups)
     lines += ["", f"Roadmap-Phase: {phase.number}", f"Roadmap-Groups: {groups}"]
@@ -84,7 +76,7 @@ def commit_phase(
     try:
         repo.git.add("--all", "--", *pathspec)
         if repo.head.is_valid() and not repo.index.diff("HEAD"):
-            outcome.notes.append("nothing to commit")
+            outcome.nothing_to_commit = True
         else:
             repo.git.commit("-m", message, "--no-verify")
             outcome.sha = repo.head.commit.hexsha

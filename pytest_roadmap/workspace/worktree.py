@@ -63,15 +63,6 @@ class TaskWorkspace:
     created: bool  # made by this run (False: reused from an earlier run)
     excluded: tuple[str, ...] = ()  # paths never committed (the node_modules link)
 
-    def properties(self) -> list[tuple[str, object]]:
-        """Report properties naming the branch and worktree."""
-        return [
-            ("branch", self.branch),
-            ("worktree", str(self.path)),
-            ("worktree_base", self.base[:12]),
-            ("worktree_reused", not self.created),
-        ]
-
 
 @dataclass(frozen=True)
 class MergeConflict:
@@ -215,14 +206,12 @@ def _set_up(settings: Settings, top: Path, cwd: Path, log: Path) -> list[str]:
     return []
 
 
-def commit_task(workspace: TaskWorkspace, step: Step) -> list[tuple[str, object]]:
-    """Commit the agent's changes on the task's branch: report properties."""
+def commit_task(workspace: TaskWorkspace, step: Step) -> str:
+    """Commit the agent's changes on the task's branch: the commit, or ``none: no changes``."""
     assert step.group is not None and step.task is not None
     title = f"Phase {step.phase.number} Group {step.group.id} Task {step.task.id}"
     sha = _commit(workspace, f"{title}: {step.task.title}".rstrip(": "))
-    if sha is None:
-        return [("task_commit", "none: no changes")]
-    return [("task_commit", sha)]
+    return "none: no changes" if sha is None else sha
 
 
 def save_work(workspace: TaskWorkspace, step: Step, why: str) -> str | None:
@@ -259,9 +248,16 @@ def _commit(workspace: TaskWorkspace, message: str) -> str | None:
 # -- the group's gate ----------------------------------------------------------------
 
 
-def merge_group(
-    settings: Settings, gate: Step, resolve: ConflictResolver | None = None
-) -> list[tuple[str, object]]:
+@dataclass(frozen=True)
+class Merged:
+    """What a gate's merge did: each branch merged (``<branch> <sha>``), and a warning when
+    two tasks changed the same files."""
+
+    branches: tuple[str, ...] = ()
+    warning: str = ""
+
+
+def merge_group(settings: Settings, gate: Step, resolve: ConflictResolver | None = None) -> Merged:
     """Merge the group's task branches into the main tree's branch, in roadmap order.
 
     A conflict is offered to ``resolve`` (the merge in progress) until it is resolved or
@@ -278,7 +274,7 @@ def merge_group(
         if _branch_exists(repo, task_branch(gate, task))
     ]
     changes = {branch: _changed_files(repo, branch) for _, branch in branches}
-    props: list[tuple[str, object]] = []
+    done: list[str] = []
     merged: list[str] = []
     resolved: list[str] = []
     for task, branch in branches:
@@ -291,12 +287,9 @@ def merge_group(
             raise _merge_failure(repo, top, conflict, merged, changes, error, files)
         merged.append(branch)
         how = " (conflicts resolved by a repair agent)" if files else ""
-        props.append(("merged", f"{branch} {repo.head.commit.hexsha[:12]}{how}"))
+        done.append(f"{branch} {repo.head.commit.hexsha[:12]}{how}")
         resolved += [task.id] if files else []
-    overlap = _overlap(gate, branches, changes, resolved)
-    if overlap:
-        props.append(("warning", overlap))
-    return props
+    return Merged(tuple(done), _overlap(gate, branches, changes, resolved))
 
 
 def _merge_branch(
@@ -344,11 +337,12 @@ def _conclude(
     return error, ([] if error is None else files)
 
 
-def remove_group(settings: Settings, gate: Step) -> list[tuple[str, object]]:
-    """After a passed gate: remove the group's worktrees and merged branches."""
+def remove_group(settings: Settings, gate: Step) -> list[str]:
+    """After a passed gate: remove the group's worktrees and merged branches; a note for
+    each branch kept."""
     assert gate.group is not None
     repo, top = _main_repo(settings)
-    notes: list[tuple[str, object]] = []
+    notes: list[str] = []
     with _locked(repo):
         registered = _registered(repo)
         for task in gate.group.tasks:
@@ -361,7 +355,7 @@ def remove_group(settings: Settings, gate: Step) -> list[tuple[str, object]]:
                     # -d: only when merged; an unmerged branch stays
                     _git(repo, "branch", "-d", branch)
             except WorkspaceError as exc:
-                notes.append(("note", f"kept {branch}: {exc.reason}"))
+                notes.append(f"kept {branch}: {exc.reason}")
         _git(repo, "worktree", "prune")
     root = worktree_root(top)
     if root.is_dir() and not any(root.iterdir()):
