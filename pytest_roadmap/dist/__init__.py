@@ -1,0 +1,1 @@
+"""Distribution over xdist workers: the barrier scheduler, and the ``--tx`` nodes."""
