@@ -6,6 +6,7 @@ push tests push to a bare repository next to it (``git init --bare``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -14,9 +15,14 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from pytest_roadmap.model.roadmap import parse_roadmap
+from pytest_roadmap.text import REASON_MAX
+from pytest_roadmap.workspace.git import WorkspaceError
+from pytest_roadmap.workspace.git import fold
+from pytest_roadmap.workspace.git import run_git
 from pytest_roadmap.workspace.history import HistoryCommit
 from pytest_roadmap.workspace.history import completed_in_history
 from pytest_roadmap.workspace.history import groups_of_commit
@@ -623,3 +629,50 @@ def test_sigint_leaves_every_agents_work_on_its_branch(project: Project) -> None
         assert subjects(project.path, f"roadmap/phase1/groupA/{task}")[0].startswith(
             f"WIP Phase 1 Group A Task {task} (interrupted)"
         )
+
+
+# --- the one git runner -------------------------------------------------------------
+
+
+def test_fold_keeps_one_line_and_drops_hints_unless_asked() -> None:
+    message = "error: failed to push some refs\n\nhint: Updates were rejected\nhint: fetch first\n"
+    assert fold(message) == "error: failed to push some refs"
+    assert fold(message, hints=True) == (
+        "error: failed to push some refs hint: Updates were rejected hint: fetch first"
+    )
+    assert len(fold("x" * 1000)) == REASON_MAX
+
+
+def test_run_git_fails_with_gits_message(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError) as info:
+        run_git(tmp_path, "log")
+    assert info.value.reason.startswith("fatal: not a git repository")
+    assert info.value.details == ""  # the reason says it all
+    assert run_git(tmp_path, "log", check=False) == ""
+    with pytest.raises(WorkspaceError, match="is not a directory"):
+        run_git(tmp_path / "missing", "status")
+
+
+def test_run_git_names_the_command_when_git_says_nothing(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    with pytest.raises(WorkspaceError) as info:
+        run_git(tmp_path, "commit", "-q", "-m", "nothing")  # git tells stdout, not stderr
+    assert info.value.reason == "git commit exited with code 1"
+
+
+def test_run_git_ends_git_and_what_it_started_after_its_timeout(tmp_path: Path) -> None:
+    git(tmp_path, "init", "-q")
+    pid_file = tmp_path / "alias.pid"
+    git(tmp_path, "config", "alias.slow", f"!echo $$ > {pid_file}; exec sleep 60")
+    with pytest.raises(WorkspaceError) as info:
+        run_git(tmp_path, "slow", timeout=3)
+    assert info.value.reason == "git slow timed out"
+    with contextlib.suppress(psutil.NoSuchProcess):  # gone, or a zombie not reaped yet
+        assert psutil.Process(int(pid_file.read_text())).status() == psutil.STATUS_ZOMBIE
+
+
+def test_run_git_never_prompts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "1")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "config", "alias.env", "!env")
+    assert "GIT_TERMINAL_PROMPT=0" in run_git(tmp_path, "env").splitlines()

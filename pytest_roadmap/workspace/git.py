@@ -1,7 +1,15 @@
-"""Git: the repository of a project, the one way to run git, and what its tree holds."""
+"""Git: the repository of a project, the one way to run git, and what its tree holds.
+
+Every git command goes through :func:`run_git`: it never prompts, is bounded by a timeout
+(then git and whatever it started are ended) and fails with a :class:`WorkspaceError`
+whose reason is git's message folded into one line by :func:`fold`. gitpython answers the
+queries that are not commands: the repository of a directory, its configuration, index
+diffs, untracked files, branches.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Sequence
@@ -9,9 +17,17 @@ from pathlib import Path
 
 import git
 
+from pytest_roadmap.process import JOIN_TIMEOUT
+from pytest_roadmap.process import kill_tree
+from pytest_roadmap.text import REASON_MAX
+
 #: seconds any git command may take before it is killed
 GIT_TIMEOUT = 300.0
 NOT_A_REPO = "not inside a git repository: run 'git init' first, or run from your project"
+
+#: git never prompts (a push that needs a password fails instead of hanging) and speaks
+#: English, as the messages quoting it do
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LANGUAGE": "C", "LC_ALL": "C"}
 
 
 def open_repo(path: Path) -> git.Repo | None:
@@ -49,22 +65,16 @@ def changes_since_commit(repo_dir: Path, limit: int = 8000) -> str:
     For prompts (the gate's repair agent): what the working tree changed since HEAD.
     """
     repo = open_repo(repo_dir)
-    if repo is None:
+    if repo is None or repo.working_tree_dir is None:
         return "(not a git repository)"
+    top = Path(repo.working_tree_dir)
     try:
-        status = repo.git.status("--short", "--untracked-files=all")
-        stat = repo.git.diff("--stat", "HEAD") if repo.head.is_valid() else ""
-    except git.GitCommandError as exc:
-        return f"(git failed: {fold_stderr(exc.stderr or str(exc))})"
+        status = run_git(top, "status", "--short", "--untracked-files=all", hints=True)
+        stat = run_git(top, "diff", "--stat", "HEAD", hints=True) if repo.head.is_valid() else ""
+    except WorkspaceError as exc:
+        return f"(git failed: {exc.reason})"
     text = "\n\n".join(part for part in (status, stat) if part.strip()) or "(no changes)"
     return text if len(text) <= limit else text[:limit] + "\n... (cut)"
-
-
-def fold_stderr(text: str, hints: bool = True) -> str:
-    """git's message folded into one line, without gitpython's "stderr:" wrapping."""
-    lines = (line.strip().removeprefix("stderr:").strip(" '") for line in str(text).splitlines())
-    kept = (line for line in lines if line and (hints or not line.startswith("hint:")))
-    return " ".join(kept)[:300]
 
 
 class WorkspaceError(Exception):
@@ -76,22 +86,68 @@ class WorkspaceError(Exception):
         self.details = details
 
 
-def run_git(cwd: Path, *args: str) -> str:
-    """git in ``cwd`` (never prompting); WorkspaceError with git's message on failure."""
-    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
+def fold(message: str, hints: bool = False) -> str:
+    """git's message on one line: its lines stripped and joined, blank lines and (unless
+    ``hints``) ``hint:`` lines left out, at most ``REASON_MAX`` characters."""
+    lines = (line.strip() for line in message.splitlines())
+    kept = (line for line in lines if line and (hints or not line.startswith("hint:")))
+    return " ".join(kept)[:REASON_MAX]
+
+
+def run_git(
+    cwd: Path, *args: str, check: bool = True, timeout: float = GIT_TIMEOUT, hints: bool = False
+) -> str:
+    """``git <args>`` in ``cwd``; its output, without the trailing newline.
+
+    When git fails: with ``check`` a :class:`WorkspaceError` whose reason is git's message
+    folded (keeping its hints when ``hints``) and whose details are the whole message when
+    the reason left some of it out; without ``check`` the output all the same. git missing,
+    or running longer than ``timeout`` seconds (then it is ended, with all it started), is
+    a WorkspaceError either way.
+    """
+    what = _named(args)
     try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=GIT_TIMEOUT
+        proc = subprocess.Popen(
+            ["git", *args],
+            cwd=cwd,
+            env={**os.environ, **GIT_ENV},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
     except FileNotFoundError:
+        if not cwd.is_dir():
+            raise WorkspaceError(f"cannot run {what}: {cwd} is not a directory") from None
         raise WorkspaceError("git is not installed") from None
+    try:
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise WorkspaceError(f"git {' '.join(args[:2])} timed out") from None
-    if done.returncode != 0:
-        lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
-        text = " ".join(ln for ln in lines if not ln.startswith("hint:"))
-        raise WorkspaceError(text[:400] or f"git {args[0]} exited with code {done.returncode}")
-    return done.stdout.strip()
+        _end(proc)
+        raise WorkspaceError(f"{what} timed out") from None
+    except BaseException:
+        _end(proc)
+        raise
+    stdout = out.decode("utf-8", "replace").rstrip("\n")
+    if proc.returncode == 0 or not check:
+        return stdout
+    message = err.decode("utf-8", "replace").strip()
+    reason = fold(message, hints) or f"{what} exited with code {proc.returncode}"
+    raise WorkspaceError(reason, message if reason != message else "")
+
+
+def _named(args: Sequence[str]) -> str:
+    """How messages name a git command: ``git worktree add``, ``git commit`` (no options)."""
+    words = list(args[:2])
+    if words[1:] and words[1].startswith("-"):
+        words.pop()
+    return " ".join(["git", *words])
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """End git and whatever it started (an ssh, a credential helper), then reap it."""
+    kill_tree(proc.pid, JOIN_TIMEOUT)
+    with contextlib.suppress(subprocess.TimeoutExpired):  # an escapee still holds the pipes
+        proc.communicate(timeout=JOIN_TIMEOUT)
 
 
 def top_of(project_dir: Path) -> Path | None:

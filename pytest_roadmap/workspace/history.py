@@ -8,15 +8,13 @@ writes), unless a later ``Revert "<subject>"`` undid that commit.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
-
 from pytest_roadmap.model.plan import group_key
 from pytest_roadmap.model.roadmap import Roadmap
-from pytest_roadmap.workspace.git import open_repo
+from pytest_roadmap.workspace.git import WorkspaceError
+from pytest_roadmap.workspace.git import run_git
 
 #: how far back the history scan for completed groups looks
 HISTORY_LIMIT = 1000
@@ -65,12 +63,9 @@ class HistoryCommit:
 
 def history(repo_dir: Path, limit: int = HISTORY_LIMIT) -> list[HistoryCommit]:
     """The last ``limit`` commits of the current branch, newest first (subjects and trailers)."""
-    repo = open_repo(repo_dir)
-    if repo is None or not repo.head.is_valid():
-        return []
-    try:
-        out = repo.git.log(f"-n{limit}", f"--format={_LOG_FORMAT}", "HEAD", "--")
-    except git.GitCommandError:
+    try:  # fails outside a repository, and before its first commit
+        out = run_git(repo_dir, "log", f"-n{limit}", f"--format={_LOG_FORMAT}", "HEAD", "--")
+    except WorkspaceError:
         return []
     commits = []
     for record in out.split(_RECORD):
@@ -138,24 +133,20 @@ def _int(text: str) -> int | None:
         return None
 
 
+#: seconds the scan of the whole history for phase commits (--roadmap-status) may take
+PHASE_LOG_TIMEOUT = 30.0
+
 _PHASE_TRAILER = re.compile(r"^Roadmap-Phase:\s*(\d+)\s*$", re.MULTILINE)
 
 
 def phase_commits(project_dir: Path) -> dict[int, str]:
     """The newest commit of each phase (``Roadmap-Phase: N`` trailer), short hashes."""
     try:
-        done = subprocess.run(
-            ["git", "log", "--format=%h%x00%B%x01"],
-            cwd=project_dir,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        out = run_git(project_dir, "log", "--format=%h%x00%B%x01", timeout=PHASE_LOG_TIMEOUT)
+    except WorkspaceError:
         return {}
     commits: dict[int, str] = {}
-    for entry in done.stdout.split("\x01") if done.returncode == 0 else []:
+    for entry in out.split("\x01"):
         sha, _, body = entry.strip().partition("\x00")
         for number in _PHASE_TRAILER.findall(body):
             commits.setdefault(int(number), sha)

@@ -15,14 +15,9 @@ from pytest_roadmap.model.roadmap import Phase
 from pytest_roadmap.paths import inside
 from pytest_roadmap.paths import relative_to
 from pytest_roadmap.workspace.git import NOT_A_REPO
-from pytest_roadmap.workspace.git import fold_stderr
+from pytest_roadmap.workspace.git import WorkspaceError
 from pytest_roadmap.workspace.git import open_repo
-
-#: seconds a push may take before it is killed (it never prompts for credentials)
-PUSH_TIMEOUT = 300
-
-#: git without prompts: a push that needs a password fails instead of hanging
-NO_PROMPT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
+from pytest_roadmap.workspace.git import run_git
 
 
 @dataclass
@@ -71,22 +66,31 @@ def commit_phase(
     top = Path(repo.working_tree_dir or repo_dir)
     excluded = [relative_to(p, top) for p in exclude if inside(p, top) and p.exists()]
     # git add refuses to name an ignored path, even to exclude it
-    ignored = set(repo.ignored(*excluded)) if excluded else set()
+    ignored = set(_ignored(top, excluded))
     pathspec = ["."] + [f":(exclude){p}" for p in excluded if p not in ignored]
     try:
-        repo.git.add("--all", "--", *pathspec)
+        run_git(top, "add", "--all", "--", *pathspec, hints=True)
         if repo.head.is_valid() and not repo.index.diff("HEAD"):
             outcome.nothing_to_commit = True
         else:
-            repo.git.commit("-m", message, "--no-verify")
+            run_git(top, "commit", "-m", message, "--no-verify", hints=True)
             outcome.sha = repo.head.commit.hexsha
-    except git.GitCommandError as exc:
-        outcome.failure = "git commit failed: " + fold_stderr(exc.stderr or str(exc))
-        outcome.details = str(exc.stderr or "").strip()
+    except WorkspaceError as exc:
+        outcome.failure = f"git commit failed: {exc.reason}"
+        outcome.details = exc.details
         return outcome
     if push and (outcome.sha or unpushed_commits(repo) != 0):
         _push(repo, outcome)
     return outcome
+
+
+def _ignored(top: Path, paths: Sequence[str]) -> list[str]:
+    """Those of ``paths`` that .gitignore (or .git/info/exclude) ignores."""
+    if not paths:
+        return []
+    # exit code 1: none is ignored; quotePath off: non-ASCII names unquoted
+    listed = run_git(top, "-c", "core.quotePath=false", "check-ignore", "--", *paths, check=False)
+    return listed.splitlines()
 
 
 def unpushed_commits(repo: git.Repo) -> int | None:
@@ -106,8 +110,8 @@ def unpushed_commits(repo: git.Repo) -> int | None:
     if not upstream.is_valid():
         return -1
     try:
-        return int(repo.git.rev_list("--count", f"{upstream.path}..HEAD"))
-    except (git.GitCommandError, ValueError):
+        return int(run_git(_top(repo), "rev-list", "--count", f"{upstream.path}..HEAD"))
+    except (WorkspaceError, ValueError):
         return -1
 
 
@@ -138,17 +142,16 @@ def _push(repo: git.Repo, outcome: CommitOutcome) -> None:
         return
     remote, head = upstream.remote_name, upstream.remote_head
     try:
-        repo.git.push(
-            remote,
-            f"HEAD:refs/heads/{head}",
-            env=NO_PROMPT_ENV,
-            kill_after_timeout=PUSH_TIMEOUT,
-        )
-    except git.GitCommandError as exc:
+        run_git(_top(repo), "push", remote, f"HEAD:refs/heads/{head}")
+    except WorkspaceError as exc:
         outcome.failure = (
-            f"git push to {remote} failed: {fold_stderr(exc.stderr or str(exc), hints=False)}; "
+            f"git push to {remote} failed: {exc.reason}; "
             f"the commit is kept locally; push it with: git push {remote} {branch.name}"
         )
-        outcome.details = str(exc.stderr or "").strip()
+        outcome.details = exc.details
         return
     outcome.pushed_to = f"{remote}/{head}"
+
+
+def _top(repo: git.Repo) -> Path:
+    return Path(repo.working_tree_dir or repo.git_dir)

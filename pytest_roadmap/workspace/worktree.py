@@ -42,6 +42,7 @@ from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.settings import Settings
 from pytest_roadmap.workspace.git import WorkspaceError
 from pytest_roadmap.workspace.git import open_repo
+from pytest_roadmap.workspace.git import run_git
 
 ROOT_SUFFIX = ".roadmap-worktrees"
 LOCK_NAME = "roadmap-worktrees.lock"
@@ -132,13 +133,13 @@ def prepare_task(settings: Settings, step: Step, log: Path) -> TaskWorkspace:
     path = worktree_dir(top, step)
     new_branch = False
     with _locked(repo):
-        _git(repo, "worktree", "prune")
-        registered = _registered(repo)
-        if settings.redo and (path in registered or _branch_exists(repo, branch)):
+        run_git(top, "worktree", "prune")
+        registered = _registered(top)
+        if settings.redo and (path in registered or _branch_exists(top, branch)):
             if path in registered:
-                _git(repo, "worktree", "remove", "--force", str(path))
+                run_git(top, "worktree", "remove", "--force", str(path))
             registered.pop(path, None)
-            _git(repo, "branch", "-D", branch)
+            run_git(top, "branch", "-D", branch)
         created = path not in registered
         if created:
             if path.exists():
@@ -151,11 +152,11 @@ def prepare_task(settings: Settings, step: Step, log: Path) -> TaskWorkspace:
                     "worktree isolation needs a commit to branch from: commit first"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
-            new_branch = not _branch_exists(repo, branch)
+            new_branch = not _branch_exists(top, branch)
             if new_branch:
-                _git(repo, "worktree", "add", "-b", branch, str(path), "HEAD")
+                run_git(top, "worktree", "add", "-b", branch, str(path), "HEAD")
             else:
-                _git(repo, "worktree", "add", str(path), branch)
+                run_git(top, "worktree", "add", str(path), branch)
         elif registered[path] != f"refs/heads/{branch}":
             raise WorkspaceError(
                 f"the worktree {path} is on {registered[path] or 'a detached HEAD'}, "
@@ -170,9 +171,9 @@ def prepare_task(settings: Settings, step: Step, log: Path) -> TaskWorkspace:
         except WorkspaceError:
             # made afresh next time, so that the setup runs again; a new branch holds no work
             with _locked(repo):
-                _git(repo, "worktree", "remove", "--force", str(path), check=False)
+                run_git(top, "worktree", "remove", "--force", str(path), check=False)
                 if new_branch:
-                    _git(repo, "branch", "-D", branch, check=False)
+                    run_git(top, "branch", "-D", branch, check=False)
             raise
     elif (cwd / NODE_MODULES).is_symlink():
         excluded.append(_relative(cwd / NODE_MODULES, path))
@@ -238,10 +239,10 @@ def _commit(workspace: TaskWorkspace, message: str) -> str | None:
             f"{workspace.branch}: its work was not committed"
         )
     pathspec = ["."] + [f":(exclude){path}" for path in workspace.excluded]
-    _git(repo, "add", "--all", "--", *pathspec)
+    run_git(workspace.path, "add", "--all", "--", *pathspec)
     if not repo.index.diff("HEAD"):
         return None
-    _git(repo, "commit", "--no-verify", "-q", "-m", message)
+    run_git(workspace.path, "commit", "--no-verify", "-q", "-m", message)
     return repo.head.commit.hexsha
 
 
@@ -271,9 +272,9 @@ def merge_group(settings: Settings, gate: Step, resolve: ConflictResolver | None
     branches = [
         (task, task_branch(gate, task))
         for task in gate.group.tasks
-        if _branch_exists(repo, task_branch(gate, task))
+        if _branch_exists(top, task_branch(gate, task))
     ]
-    changes = {branch: _changed_files(repo, branch) for _, branch in branches}
+    changes = {branch: _changed_files(top, branch) for _, branch in branches}
     done: list[str] = []
     merged: list[str] = []
     resolved: list[str] = []
@@ -303,8 +304,8 @@ def _merge_branch(
 
     Returns the last error (None: merged) and the files of the first conflict.
     """
-    error = _try_git(repo, "merge", "--no-ff", "--no-verify", "-m", message, conflict.branch)
-    files = _unmerged(repo) if error is not None and _in_merge(repo) else []
+    error = _try_git(top, "merge", "--no-ff", "--no-verify", "-m", message, conflict.branch)
+    files = _unmerged(top) if error is not None and _in_merge(repo) else []
     first = files
     while error is not None:
         offered = dataclasses.replace(conflict, files=tuple(files))
@@ -323,17 +324,17 @@ def _conclude(
     merge is committed) and the files still in conflict.
     """
     if not _in_merge(repo):  # the resolver committed the merge itself, or aborted it
-        if _is_ancestor(repo, branch):
+        if _is_ancestor(top, branch):
             return None, []
         return WorkspaceError(f"the merge of {branch} is no longer in progress"), []
     marked = [path for path in files if _has_markers(top / path)]
     for path in files:
         if path not in marked:
-            _git(repo, "add", "-A", "--", path, check=False)
-    left = sorted(set(marked) | set(_unmerged(repo)))
+            run_git(top, "add", "-A", "--", path, check=False)
+    left = sorted(set(marked) | set(_unmerged(top)))
     if left:
         return WorkspaceError(f"conflicts remain in {', '.join(left[:DETAILS_LIMIT])}"), left
-    error = _try_git(repo, "commit", "--no-verify", "-q", "-m", message)
+    error = _try_git(top, "commit", "--no-verify", "-q", "-m", message)
     return error, ([] if error is None else files)
 
 
@@ -344,19 +345,19 @@ def remove_group(settings: Settings, gate: Step) -> list[str]:
     repo, top = _main_repo(settings)
     notes: list[str] = []
     with _locked(repo):
-        registered = _registered(repo)
+        registered = _registered(top)
         for task in gate.group.tasks:
             path = worktree_dir(top, gate, task)
             branch = task_branch(gate, task)
             try:
                 if path in registered:
-                    _git(repo, "worktree", "remove", "--force", str(path))
-                if _branch_exists(repo, branch):
+                    run_git(top, "worktree", "remove", "--force", str(path))
+                if _branch_exists(top, branch):
                     # -d: only when merged; an unmerged branch stays
-                    _git(repo, "branch", "-d", branch)
+                    run_git(top, "branch", "-d", branch)
             except WorkspaceError as exc:
                 notes.append(f"kept {branch}: {exc.reason}")
-        _git(repo, "worktree", "prune")
+        run_git(top, "worktree", "prune")
     root = worktree_root(top)
     if root.is_dir() and not any(root.iterdir()):
         root.rmdir()
@@ -374,7 +375,7 @@ def _merge_failure(
 ) -> WorkspaceError:
     """Abort the merge in progress; the error naming the conflict and how to go on."""
     if _in_merge(repo):
-        _git(repo, "merge", "--abort", check=False)
+        run_git(top, "merge", "--abort", check=False)
     gate, branch, target = conflict.gate, conflict.branch, conflict.target
     path = worktree_dir(top, gate, conflict.task)
     if not conflicts:
@@ -455,23 +456,10 @@ def _locked(repo: git.Repo) -> Iterator[None]:
         yield
 
 
-def _git(repo: git.Repo, *args: str, check: bool = True) -> str:
-    try:
-        return str(repo.git.execute(["git", *args]))
-    except git.GitCommandError as exc:
-        if not check:
-            return str(exc.stdout or "")
-        stderr = str(exc.stderr or "").strip()
-        lines = (line.strip().removeprefix("stderr:").strip(" '") for line in stderr.splitlines())
-        text = " ".join(line for line in lines if line and not line.startswith("hint:"))
-        reason = text[:300] or f"git {' '.join(args[:2])} exited with code {exc.status}"
-        raise WorkspaceError(reason, stderr) from None
-
-
-def _try_git(repo: git.Repo, *args: str) -> WorkspaceError | None:
+def _try_git(top: Path, *args: str) -> WorkspaceError | None:
     """Run git; its error instead of raising it."""
     try:
-        _git(repo, *args)
+        run_git(top, *args)
     except WorkspaceError as exc:
         return exc
     return None
@@ -481,13 +469,14 @@ def _in_merge(repo: git.Repo) -> bool:
     return (Path(repo.git_dir) / "MERGE_HEAD").exists()
 
 
-def _unmerged(repo: git.Repo) -> list[str]:
+def _unmerged(top: Path) -> list[str]:
     """Paths with unresolved conflicts in the index."""
-    return sorted(set(_lines(_git(repo, "diff", "--name-only", "--diff-filter=U", check=False))))
+    unmerged = run_git(top, "diff", "--name-only", "--diff-filter=U", check=False)
+    return sorted(set(_lines(unmerged)))
 
 
-def _is_ancestor(repo: git.Repo, branch: str) -> bool:
-    return _try_git(repo, "merge-base", "--is-ancestor", branch, "HEAD") is None
+def _is_ancestor(top: Path, branch: str) -> bool:
+    return _try_git(top, "merge-base", "--is-ancestor", branch, "HEAD") is None
 
 
 def _has_markers(path: Path) -> bool:
@@ -498,11 +487,11 @@ def _has_markers(path: Path) -> bool:
         return False
 
 
-def _registered(repo: git.Repo) -> dict[Path, str]:
+def _registered(top: Path) -> dict[Path, str]:
     """Worktree paths of the repository (the main one too), each with its branch ref."""
     found: dict[Path, str] = {}
     current: Path | None = None
-    for line in _lines(_git(repo, "worktree", "list", "--porcelain")):
+    for line in _lines(run_git(top, "worktree", "list", "--porcelain")):
         if line.startswith("worktree "):
             current = Path(line.removeprefix("worktree ")).resolve()
             found[current] = ""
@@ -511,17 +500,17 @@ def _registered(repo: git.Repo) -> dict[Path, str]:
     return found
 
 
-def _branch_exists(repo: git.Repo, branch: str) -> bool:
-    return bool(_git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False))
+def _branch_exists(top: Path, branch: str) -> bool:
+    return bool(run_git(top, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False))
 
 
 def _current_branch(repo: git.Repo) -> str:
     return "HEAD" if repo.head.is_detached else repo.active_branch.name
 
 
-def _changed_files(repo: git.Repo, branch: str) -> set[str]:
+def _changed_files(top: Path, branch: str) -> set[str]:
     """Files the branch changed since it forked from HEAD (nothing once merged)."""
-    return set(_lines(_git(repo, "diff", "--name-only", f"HEAD...{branch}", "--")))
+    return set(_lines(run_git(top, "diff", "--name-only", f"HEAD...{branch}", "--")))
 
 
 def _lines(text: str) -> list[str]:
