@@ -1,8 +1,9 @@
 """Processes the run starts: dying with their parent, and killing a whole process tree.
 
 No pytest here. Agents, gate commands, services and notify commands run in sessions of
-their own; :func:`kill_tree` ends such a process with everything it started, wherever its
-descendants went, and :func:`launch` makes a child die when the run that started it dies.
+their own; :func:`kill_tree`, the one killer (of git too), ends such a process with
+everything it started, wherever its descendants went, and :func:`launch` makes a child
+die when the run that started it dies.
 """
 
 from __future__ import annotations

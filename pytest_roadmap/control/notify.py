@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import signal
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -25,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from pytest_roadmap.process import kill_tree
 
 __all__ = ["EVENTS", "Notifier", "notify"]
 
@@ -107,7 +108,7 @@ class Notifier:
             with self._lock:
                 running = self._running
             if running is not None:
-                _kill_group(running)
+                kill_tree(running.pid, 0)
             self._thread.join(5)
             left = sum(1 for item in list(self._queue.queue) if item is not None)
             self._problem(
@@ -154,7 +155,7 @@ class Notifier:
         try:
             output, _ = proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
+            kill_tree(proc.pid, 0)  # the command and whatever it started, at once
             with contextlib.suppress(subprocess.TimeoutExpired):  # an escapee holds the pipe
                 proc.communicate(timeout=5)
             return f"notify command {command!r} ({event.event}) ended after {self.timeout:g}s"
@@ -168,9 +169,3 @@ class Notifier:
         return (
             f"notify command {command!r} ({event.event}) exited with code {proc.returncode}{tail}"
         )
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """End a notify command and whatever it started (its own session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
