@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 import yaml
 
+from pytest_roadmap.agents.shell import CommandResult
+from pytest_roadmap.agents.shell import run_commands
 from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.paths import first_file
 from pytest_roadmap.paths import shown
 from pytest_roadmap.settings import Settings
-from pytest_roadmap.steps.gate import CommandResult
-from pytest_roadmap.steps.gate import run_gate
 from pytest_roadmap.terminal import say
 
 #: Compose's own order of precedence when several exist.
@@ -124,7 +124,7 @@ class Services:
         self.log = settings.log_dir / f"services_{int(time.time())}.log"
         log = shown(self.log, settings.project_dir)
         say(self.config, f"services: {'; '.join(self.commands)} (log: {log})")
-        results = run_gate(self.commands, settings.project_dir, self.log, settings.task_timeout)
+        results = run_commands(self.commands, settings.project_dir, self.log, settings.task_timeout)
         last = results[-1] if results else None
         if last is not None and not last.ok:
             why = "timed out" if last.timed_out else f"exited {last.exit_code}"
@@ -142,7 +142,7 @@ class Services:
         down = self.run.settings.services_down
         if self.started and down and self.log is not None:
             settings = self.run.settings
-            self.down = run_gate(down, settings.project_dir, self.log, settings.task_timeout)
+            self.down = run_commands(down, settings.project_dir, self.log, settings.task_timeout)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.started:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +15,8 @@ from pytest_roadmap.agents.presets import command_for
 from pytest_roadmap.agents.prompt import MERGE_TEMPLATE
 from pytest_roadmap.agents.prompt import REPAIR_TEMPLATE
 from pytest_roadmap.agents.prompt import render
-from pytest_roadmap.agents.run import AgentCommand
-from pytest_roadmap.agents.run import run_agent
+from pytest_roadmap.agents.shell import CommandResult
+from pytest_roadmap.agents.shell import run_commands
 from pytest_roadmap.context import run_key
 from pytest_roadmap.dist import nodes
 from pytest_roadmap.model.facts import CommandFacts
@@ -67,45 +65,6 @@ def default_gates(project_dir: Path) -> DefaultGates:
     missing = tuple(name for name, _ in NPM_GATES if name not in scripts)
     note = "missing npm scripts: " + ", ".join(missing) if missing else ""
     return DefaultGates(present, missing, note)
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """One gate command's outcome."""
-
-    command: str
-    exit_code: int | None
-    timed_out: bool
-    duration: float
-    tail: str
-
-    @property
-    def ok(self) -> bool:
-        """The command exited 0 in time."""
-        return self.exit_code == 0 and not self.timed_out
-
-
-def run_gate(
-    commands: Sequence[str], cwd: Path, log_path: Path, timeout: float
-) -> list[CommandResult]:
-    """Run ``commands`` through the shell in order until one fails; all output to one log."""
-    results: list[CommandResult] = []
-    for command in commands:
-        cmd = AgentCommand(
-            argv=("/bin/sh", "-c", command),
-            cwd=cwd,
-            env=dict(os.environ),
-            stdin=None,
-            reads_stream_json=False,
-        )
-        outcome = run_agent(cmd, log_path, timeout)
-        result = CommandResult(
-            command, outcome.exit_code, outcome.timed_out, outcome.duration, outcome.tail
-        )
-        results.append(result)
-        if not result.ok:
-            break
-    return results
 
 
 class GateRun:
@@ -181,7 +140,7 @@ class GateRun:
         """Run the gate's commands once; the failing one, or None when all passed."""
         settings = self.settings
         with segments.span(self.item, "gate"):
-            results = run_gate(commands, settings.project_dir, log, settings.task_timeout)
+            results = run_commands(commands, settings.project_dir, log, settings.task_timeout)
         for facts, result in zip(self.facts.commands, results, strict=False):
             facts.exit_code = result.exit_code
             facts.duration_s = round(result.duration, 3)

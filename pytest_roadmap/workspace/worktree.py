@@ -22,7 +22,6 @@ tree would; ``--roadmap-redo`` makes them afresh from the current HEAD.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -33,8 +32,7 @@ from pathlib import Path
 import git
 from filelock import FileLock
 
-from pytest_roadmap.agents.run import AgentCommand
-from pytest_roadmap.agents.run import run_agent
+from pytest_roadmap.agents.shell import run_commands
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import group_name
 from pytest_roadmap.model.plan import phase_name
@@ -184,15 +182,8 @@ def prepare_task(settings: Settings, step: Step, log: Path) -> TaskWorkspace:
 def _set_up(settings: Settings, top: Path, cwd: Path, log: Path) -> list[str]:
     """Run roadmap_worktree_setup, or link the main tree's node_modules; return excluded."""
     if settings.worktree_setup:
-        command = AgentCommand(
-            argv=("/bin/sh", "-c", settings.worktree_setup),
-            cwd=cwd,
-            env=dict(os.environ),
-            stdin=None,
-            reads_stream_json=False,
-        )
-        result = run_agent(command, log, settings.task_timeout)
-        if result.exit_code != 0 or result.timed_out:
+        [result] = run_commands([settings.worktree_setup], cwd, log, settings.task_timeout)
+        if not result.ok:
             how = "timed out" if result.timed_out else f"exited with code {result.exit_code}"
             raise WorkspaceError(
                 f"worktree setup '{settings.worktree_setup}' {how} in {cwd}",
