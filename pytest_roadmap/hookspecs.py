@@ -28,7 +28,7 @@ def pytest_roadmap_agent_command(
     Called for every agent start: a task, its retries, and the repair agent of a
     failing gate (a task with id ``fix1``, ``fix2``...). The first non-None result
     wins; the plugin's own implementation runs last and starts the preset chosen
-    with ``--roadmap-agent`` (Claude Code by default).
+    with ``settings.agent`` (Claude Code by default).
 
     :param config: the pytest config; ``config.getoption``/``getini`` read settings.
     :param step: the task's place in the plan: ``step.phase``, ``step.group``,
@@ -39,7 +39,7 @@ def pytest_roadmap_agent_command(
     :param log: the log file the agent's output goes to; files of your own can go
         next to it (``log.with_suffix(".prompt.md")``).
     :param cwd: the directory the agent must work in: the project, or the task's
-        git worktree with ``roadmap_isolation = worktree``.
+        git worktree in worktree isolation.
     :param resume: the session id of an earlier, unfinished attempt of this task to
         continue, else None.
     :returns: an :class:`pytest_roadmap.agents.run.AgentCommand`. Its argv runs without
@@ -67,7 +67,7 @@ def pytest_roadmap_notify(
     :param phase: the phase's number, where the event has one, else None.
     :param group: the group's id, where the event has one, else None.
 
-    The plugin's own implementation runs the ``--roadmap-notify`` commands. Keep yours
+    The plugin's own implementation runs the ``settings.notify`` commands. Keep yours
     quick: the controller waits for it.
 
     .. versionadded:: 0.2

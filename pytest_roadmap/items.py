@@ -37,7 +37,7 @@ TIMEOUT_BACKSTOP = 60.0
 
 def task_backstop(settings: Settings) -> float:
     """pytest-timeout's limit for a task: each attempt may use the whole task timeout, and
-    it may wait for usage limits as long as ``--roadmap-limit-wait`` allows.
+    it may wait for usage limits as long as ``settings.limit_wait`` allows.
 
     pytest-timeout only steps in when our own timeouts failed; set at the task timeout
     alone, it would kill a task that retries after a transient failure.

@@ -1,6 +1,6 @@
 """pytest hooks of pytest-roadmap: options, configuration, collection, fixtures.
 
-Nothing here acts unless ``--roadmap PATH`` is given; heavy imports wait until then.
+Nothing here acts unless a roadmap is given; heavy imports wait until then.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ DEFAULT_MAX_PARALLEL_AGENTS = 4
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     settings_mod.add_options(parser)
-    parser.addini("roadmap_remote", settings_mod.REMOTE_DESC, type="string", default="")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -59,7 +58,7 @@ def pytest_roadmap_agent_command(
     cwd: Path,
     resume: str | None,
 ) -> AgentCommand:
-    """The preset chosen with --roadmap-agent, when no conftest.py or plugin answered."""
+    """The preset chosen with ``settings.agent``, when no conftest.py or plugin answered."""
     from pytest_roadmap.agents.presets import preset_command
 
     settings = config.stash[run_key].settings
@@ -68,7 +67,7 @@ def pytest_roadmap_agent_command(
 
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """``--tx`` distributes a roadmap run as ``-n`` does."""
-    if config.option.roadmap and getattr(config.option, "tx", None):
+    if settings_mod.given_roadmap(config) and getattr(config.option, "tx", None):
         from pytest_roadmap.dist.nodes import prepare_args
 
         prepare_args(config)
@@ -80,7 +79,7 @@ def active(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.getoption("roadmap"):
+    if not settings_mod.given_roadmap(config):
         return
     from pytest_roadmap.control import preflight
     from pytest_roadmap.control.state import StatusFiles
@@ -95,7 +94,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_roadmap.model.records import TaskRecords
     from pytest_roadmap.model.roadmap import RoadmapError
 
-    given = remote.worker_roadmap(config) or config.getoption("roadmap")
+    given = remote.worker_roadmap(config) or settings_mod.given_roadmap(config)
+    assert given is not None
     path = Path(given).absolute()
     cache = getattr(config, "cache", None)  # None with -p no:cacheprovider
     parsed = ParsedCache(cache.mkdir("roadmap-parsed")) if cache is not None else None
@@ -106,7 +106,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     unknown = settings_mod.unknown_front_matter(roadmap.settings)
     if unknown:
-        known = ", ".join(settings_mod.INI_SETTINGS)
+        known = ", ".join(settings_mod.front_matter_keys())
         raise pytest.UsageError(
             f"{roadmap.path}:1: unknown setting {unknown[0]!r} in front matter (known: {known})"
         )
@@ -131,7 +131,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_roadmap.workspace.history import completed_in_history
     from pytest_roadmap.workspace.phase_commit import has_unpushed
 
-    # commits saying groups are complete count too (unless --roadmap-redo; the status view
+    # commits saying groups are complete count too (unless on redo; the status view
     # shows what is recorded)
     redo = settings.redo and not settings.status_only
     history = None if redo else completed_in_history(settings.project_dir, roadmap)
@@ -183,7 +183,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def runs_agents(config: pytest.Config, settings: Settings) -> bool:
-    """True unless this is a dry run, ``--collect-only`` or ``--roadmap-status``."""
+    """True unless this is a dry run, ``--collect-only`` or the status view."""
     return not (settings.dry_run or settings.status_only or config.getoption("collectonly"))
 
 
@@ -360,7 +360,7 @@ def roadmap_gate_commands(request: pytest.FixtureRequest) -> Sequence[str]:
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto`` means MAX_PARALLEL_AGENTS agents (default 4)."""
-    if not config.getoption("roadmap") or config.option.numprocesses != "auto":
+    if not settings_mod.given_roadmap(config) or config.option.numprocesses != "auto":
         return None
     value = os.environ.get("MAX_PARALLEL_AGENTS", "")
     if not value:

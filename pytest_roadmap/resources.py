@@ -4,7 +4,7 @@
 use and available memory and the resident memory of the run's agents (every process
 below the controller, xdist's workers themselves left out). The live view shows the
 latest sample; the controller prints each group's worst. :class:`MemoryGuard` is
-``--roadmap-memfree``, as GNU parallel's ``--memfree``: a new agent starts only while
+``settings.memfree``, as GNU parallel's ``--memfree``: a new agent starts only while
 the machine has that much available, except that one always starts when none of the
 run's agents runs, so a small machine runs one at a time instead of stalling. The
 numbers are the controller's machine's: remote ``--tx`` workers are not looked at.
@@ -138,7 +138,7 @@ def _worse(a: Snapshot, b: Snapshot) -> Snapshot:
 
 
 class MemoryGuard:
-    """``--roadmap-memfree``: may another agent start now?"""
+    """``settings.memfree``: may another agent start now?"""
 
     def __init__(self, memfree: int, available: Callable[[], int] | None = None) -> None:
         self.memfree = memfree

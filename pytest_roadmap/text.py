@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
-from collections.abc import Sequence
-
-__all__ = ["REASON_MAX", "WIDTH", "dollars", "fit", "one_line", "resume_command", "seconds"]
+__all__ = ["REASON_MAX", "WIDTH", "dollars", "fit", "one_line", "seconds"]
 
 #: the width of the summary and status tables
 WIDTH = 120
@@ -38,18 +35,3 @@ def seconds(value: float) -> str:
 def dollars(value: float | None) -> str:
     """``$0.0123``, or ``""`` for no cost."""
     return "" if value is None else f"${value:.4f}"
-
-
-def resume_command(args: Sequence[str], width: int = WIDTH) -> list[str]:
-    """``pytest`` and the run's own arguments minus ``--roadmap-redo``, wrapped with ``\\``."""
-    words = ["pytest", *(shlex.quote(a) for a in args if a != "--roadmap-redo")]
-    lines: list[str] = []
-    line = ""
-    for word in words:
-        if line and len(line) + 1 + len(word) + 2 > width:
-            lines.append(line + " \\")
-            line = "  " + word
-        else:
-            line = f"{line} {word}" if line else word
-    lines.append(line)
-    return lines

@@ -56,7 +56,7 @@ def test_phases_option_limits_phases(project: Project, spec: str, phases: set[st
     )
     assert ran == expected
     if "phase1" not in phases:
-        result.stdout.fnmatch_lines(["*Phase 1 not selected by --roadmap-phases*"])
+        result.stdout.fnmatch_lines(["*Phase 1 not among the phases selected*"])
 
 
 def test_bad_phases_option(project: Project) -> None:

@@ -15,8 +15,8 @@ from pytest_roadmap.model.roadmap import parse_roadmap
 from pytest_roadmap.report.status import render_status
 from pytest_roadmap.report.summary import reason_heading
 from pytest_roadmap.report.summary import wrap_names
+from pytest_roadmap.settings import resume_command
 from pytest_roadmap.text import fit
-from pytest_roadmap.text import resume_command
 from pytest_roadmap.text import seconds
 
 from .conftest import TWO_GROUPS

@@ -2,11 +2,11 @@
 
 A task's agent (or a gate's repair agent) may end without being done for reasons that
 are not the task's: the API was overloaded (a transient failure: retried with backoff,
-``--roadmap-retries``), the agent went silent (ended after ``--roadmap-idle-timeout``,
+``settings.retries``), the agent went silent (ended after ``settings.idle_timeout``,
 then retried the same way), or the account met its usage limit. A usage limit is no
 failure and no retry: the controller is told (no other agent starts meanwhile), the step
 waits for the reset and continues its session; a reset further away than
-``--roadmap-limit-wait`` allows stops the run instead. Each later attempt continues the
+``settings.limit_wait`` allows stops the run instead. Each later attempt continues the
 earlier one's session when it had one.
 """
 

@@ -17,6 +17,7 @@ from pytest_roadmap.agents.stream import FAILURE_KIND
 from pytest_roadmap.agents.stream import TRANSIENT_STATUS
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.settings import Settings
+from pytest_roadmap.settings import name
 
 CODEX_BIN = "codex"
 
@@ -25,7 +26,7 @@ CODEX_HEADLESS = ("exec", "--json")
 
 CODEX_PERMISSIONS = ("--dangerously-bypass-approvals-and-sandbox",)
 
-#: arguments of roadmap_agent_args that choose the sandbox or approvals themselves
+#: arguments of settings.agent_args that choose the sandbox or approvals themselves
 CODEX_OWN_PERMISSIONS = (
     "-s",
     "--sandbox",
@@ -35,7 +36,7 @@ CODEX_OWN_PERMISSIONS = (
 )
 
 CODEX_INSTALL_HINT = (
-    "Codex CLI not found! Install it (npm install -g @openai/codex) or set roadmap_agent_bin"
+    f"Codex CLI not found! Install it (npm install -g @openai/codex) or set {name('agent_bin')}"
 )
 
 #: codex items that are the agent acting (reported as its last activity)
@@ -82,7 +83,7 @@ CODEX_TRANSIENT_NEEDLES = (
 
 
 def codex_bin(settings: Settings) -> str:
-    """The Codex CLI: ``roadmap_agent_bin`` or ``codex``, as found on PATH (else as given)."""
+    """The Codex CLI: ``settings.agent_bin`` or ``codex``, as found on PATH (else as given)."""
     name = settings.agent_bin or CODEX_BIN
     found = shutil.which(name)
     return str(Path(found).absolute()) if found else name
@@ -91,7 +92,7 @@ def codex_bin(settings: Settings) -> str:
 def codex_argv(settings: Settings, resume: str | None = None) -> tuple[str, ...]:
     """``codex exec --json --dangerously-bypass-approvals-and-sandbox [args] [resume ID] -``.
 
-    The prompt comes on stdin (``-``). ``roadmap_agent_args`` that pick a sandbox or
+    The prompt comes on stdin (``-``). ``settings.agent_args`` that pick a sandbox or
     approval mode replace the bypass.
     """
     own = any(arg.startswith(CODEX_OWN_PERMISSIONS) for arg in settings.agent_args)
@@ -117,7 +118,7 @@ class CodexEvents:
     """Turns ``codex exec --json`` events into the stream-json events ``AgentResult`` reads.
 
     ``thread.started`` gives the session id (``system``/``init``), so that
-    ``--roadmap-resume-sessions`` can continue it with ``codex exec resume <id>``;
+    ``settings.resume_sessions`` can continue it with ``codex exec resume <id>``;
     agent messages and actions count as ``assistant`` turns; ``turn.completed`` is a
     success result and ``turn.failed`` an error result whose text is the failure
     reason, classified by :func:`codex_error_kind` (not logged in, quota:

@@ -1,4 +1,4 @@
-"""The ``command`` preset: the user's own agent command line (``roadmap_agent_command``)."""
+"""The ``command`` preset: the user's own agent command line (``settings.agent_command``)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A Claude Pro/Max or ChatGPT plan allows so much use per window (five hours, a week);
 past it, every request is refused until the window resets. That is not a failure of
-the task: the run waits for the reset (up to ``--roadmap-limit-wait``) and the task
+the task: the run waits for the reset (up to ``settings.limit_wait``) and the task
 continues its session. No pytest here.
 
 What the agents say (the Claude Code CLI 2.1 with an OAuth login, checked; the rest as
@@ -33,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
+from pytest_roadmap.settings import flag
 from pytest_roadmap.text import one_line
 
 __all__ = [
@@ -143,9 +144,9 @@ def describe_reset(limit: UsageLimit, now: float) -> str:
 def stop_reason(limit: UsageLimit, now: float, max_wait: float) -> str:
     """Why the run stops instead of waiting, in one line."""
     why = (
-        "--roadmap-limit-wait is 0"
+        f"{flag('limit_wait')} is 0"
         if max_wait <= 0
-        else f"longer than --roadmap-limit-wait allows ({until_text(max_wait)})"
+        else f"longer than {flag('limit_wait')} allows ({until_text(max_wait)})"
     )
     return f"{limit.label} reached: {describe_reset(limit, now)}; {why}"
 

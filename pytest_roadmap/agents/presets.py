@@ -1,10 +1,10 @@
-"""Agent presets (``--roadmap-agent``) and the hook that picks each task's agent command.
+"""Agent presets (``settings.agent``) and the hook that picks each task's agent command.
 
 A preset says how to start one kind of coding agent headless: its binary, its
 command line, whether the prompt goes on stdin, and how its output tells success
 from failure. One module each, as xdist keeps one scheduler per file: ``claude``
 (:mod:`~pytest_roadmap.agents.claude`, the default), ``codex`` (OpenAI's Codex CLI,
-:mod:`~pytest_roadmap.agents.codex`) and ``command`` (``roadmap_agent_command``,
+:mod:`~pytest_roadmap.agents.codex`) and ``command`` (``settings.agent_command``,
 :mod:`~pytest_roadmap.agents.command`). :func:`command_for` asks the
 ``pytest_roadmap_agent_command`` hook, whose last implementation (the plugin's own)
 returns the preset's command.
@@ -92,7 +92,7 @@ def preset_command(
     cwd: Path,
     resume: str | None = None,
 ) -> AgentCommand:
-    """The command of the preset chosen with ``--roadmap-agent``."""
+    """The command of the preset chosen with ``settings.agent``."""
     return PRESETS[settings.agent](settings, step, prompt, log, cwd, resume)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from pytest_roadmap.agents import limits
 from pytest_roadmap.agents.limits import UsageLimit
+from pytest_roadmap.settings import name
 from pytest_roadmap.text import one_line
 
 __all__ = [
@@ -41,7 +42,7 @@ MAX_LINE = 1024 * 1024
 ROOT_REFUSAL = "cannot be used with root/sudo privileges"
 ROOT_REASON = (
     "Claude Code refuses --permission-mode bypassPermissions as root: set IS_SANDBOX=1 in the "
-    "environment or choose another permission mode in roadmap_claude_args"
+    f"environment or choose another permission mode in {name('claude_args')}"
 )
 LOGIN_NEEDLES = ("Not logged in", "Invalid API key")
 #: API statuses that refuse the credentials themselves: no retry, nor any other task, helps

@@ -41,8 +41,9 @@ from pytest_roadmap.model.records import TaskRecords
 from pytest_roadmap.paths import shown
 from pytest_roadmap.resources import human_bytes
 from pytest_roadmap.segments import Segment
+from pytest_roadmap.settings import flag
+from pytest_roadmap.settings import resume_command
 from pytest_roadmap.terminal import say
-from pytest_roadmap.text import resume_command
 from pytest_roadmap.throttle import Throttle
 
 PENDING_INTERVAL = 1.0  # seconds between rewrites of status/pending_tasks.txt during a run
@@ -441,9 +442,9 @@ class RoadmapController:
     # -- the machine -----------------------------------------------------------
 
     def on_memory_hold(self, step: Step, available: int, memfree: int) -> None:
-        """The scheduler holds ``step`` back: less memory available than --roadmap-memfree."""
+        """The scheduler holds ``step`` back: less memory available than ``settings.memfree``."""
         self._line(
-            f"memory: {human_bytes(available)} available, under --roadmap-memfree "
+            f"memory: {human_bytes(available)} available, under {flag('memfree')} "
             f"{human_bytes(memfree)}: {step.name} starts when there is room or no agent runs"
         )
         now = time.time()

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from pytest_roadmap.paths import first_file
+from pytest_roadmap.settings import name
 
 EXAMPLES = (".env.example", ".env.sample")
 _KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=")
@@ -33,7 +34,7 @@ def missing_env(project_dir: Path) -> str | None:
         return None
     return (
         f"{example.name} is here but .env is not: cp {example.name} .env and fill it in "
-        "(or set roadmap_require_env = false)"
+        f"(or set {name('require_env')} = false)"
     )
 
 

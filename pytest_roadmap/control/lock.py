@@ -1,7 +1,7 @@
 """One run per project at a time: the run lock, and what a run that died left.
 
 The controller of a run that writes (not a dry run, ``--collect-only`` or
-``--roadmap-status``) takes the *run lock* ``status/.roadmap-run.lock`` (an ``flock``
+a status view) takes the *run lock* ``status/.roadmap-run.lock`` (an ``flock``
 through :mod:`filelock`, so the kernel drops it when its process dies) before anything is
 written, and writes who holds it next to it in ``status/.roadmap-run.json`` (both go when
 the run ends; the phase commit leaves them out). A second run fails at once; a run that

@@ -2,12 +2,12 @@
 
 The controller calls :func:`notify` on each run event; every implementation of the
 ``pytest_roadmap_notify`` hook hears it. Ours, :class:`Notifier`, runs each
-``--roadmap-notify`` command line through the shell in the project directory, with
+``settings.notify`` command line through the shell in the project directory, with
 ``ROADMAP_EVENT``, ``ROADMAP_MESSAGE`` (one line) and, where they apply,
 ``ROADMAP_PHASE`` and ``ROADMAP_GROUP`` in its environment: never in the command text,
 since task titles are anyone's words. Commands run one event at a time, in order, in a
 thread of their own, so a slow one never holds the run up; each is ended after its
-timeout (``roadmap_notify_timeout``, 30 s), and at the end of the run the controller
+timeout (``settings.notify_timeout``, 30 s), and at the end of the run the controller
 waits for what is still queued no longer than one timeout. A command that fails is a
 warning, never a failure.
 """
@@ -72,7 +72,7 @@ class _Event:
 
 
 class Notifier:
-    """Runs the ``--roadmap-notify`` commands on each event (registered on the controller)."""
+    """Runs the ``settings.notify`` commands on each event (registered on the controller)."""
 
     def __init__(self, commands: Sequence[str], cwd: Path, timeout: float) -> None:
         self.commands = tuple(commands)

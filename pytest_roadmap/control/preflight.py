@@ -12,15 +12,18 @@ from pytest_roadmap.agents import presets
 from pytest_roadmap.agents.claude import claude_argv
 from pytest_roadmap.control import envfile
 from pytest_roadmap.control import services
+from pytest_roadmap.paths import shown
 from pytest_roadmap.settings import CLAUDE_INSTALL_HINT
 from pytest_roadmap.settings import Settings
+from pytest_roadmap.settings import flag
+from pytest_roadmap.settings import name
 from pytest_roadmap.steps.gate import default_gates
 from pytest_roadmap.workspace import git
 
 ROOT_REFUSAL = (
     "Claude Code refuses --permission-mode bypassPermissions as root: set IS_SANDBOX=1 "
     "in the environment (in a container or VM you trust), or choose another permission "
-    "mode in roadmap_claude_args"
+    f"mode in {name('claude_args')}"
 )
 
 
@@ -31,7 +34,7 @@ class RoadmapWarning(UserWarning):
 def check(config: pytest.Config, settings: Settings) -> None:
     """Raise ``pytest.UsageError`` for the first thing that would stop the run."""
     if settings.status_only:
-        return  # --roadmap-status only reads files: no agent, git identity or npm needed
+        return  # the status view only reads files: no agent, git identity or npm needed
     collect_only = bool(config.getoption("collectonly"))
     if not (settings.dry_run or collect_only or presets.hooked(config)):
         _check_agent(settings)
@@ -48,7 +51,7 @@ def check(config: pytest.Config, settings: Settings) -> None:
     if any(_program(cmd) == "npm" for cmd in gates) and shutil.which("npm") is None:
         raise pytest.UsageError(
             "npm not found, but the gate runs npm scripts: install Node.js and npm, "
-            "or set roadmap_gates / --roadmap-no-gates"
+            f"or set {name('gates')} / {flag('no_gates')}"
         )
     if settings.require_env:
         _check_env(config, settings)
@@ -58,13 +61,16 @@ def check(config: pytest.Config, settings: Settings) -> None:
     if settings.commit and not (settings.dry_run or collect_only):
         problem = git.identity_problem(repo)
         if problem:
-            raise pytest.UsageError(problem + " (or run with --roadmap-no-commit)")
-    ignore = [_rel(settings.status_dir, settings), _rel(settings.log_dir, settings)]
+            raise pytest.UsageError(problem + f" (or run with {flag('no_commit')})")
+    ignore = [
+        shown(folder, settings.project_dir) + "/"
+        for folder in (settings.status_dir, settings.log_dir)
+    ]
     dirty = git.dirty_paths(repo, [*ignore, "PHASE"])
     if dirty:
-        shown = ", ".join(dirty[:10]) + (f" and {len(dirty) - 10} more" if len(dirty) > 10 else "")
+        listed = ", ".join(dirty[:10]) + (f" and {len(dirty) - 10} more" if len(dirty) > 10 else "")
         config.issue_config_time_warning(
-            RoadmapWarning(f"uncommitted changes before the run: {shown}"), stacklevel=2
+            RoadmapWarning(f"uncommitted changes before the run: {listed}"), stacklevel=2
         )
 
 
@@ -95,7 +101,7 @@ def _check_agent(settings: Settings) -> None:
     program = _program(settings.agent_command)
     if not program or shutil.which(program, path=_path_for(settings)) is None:
         raise pytest.UsageError(
-            f"agent command not found: {program!r} (from roadmap_agent_command)"
+            f"agent command not found: {program!r} (from {name('agent_command')})"
         )
 
 
@@ -109,10 +115,3 @@ def _program(command: str) -> str:
     except ValueError:
         return ""
     return words[0] if words else ""
-
-
-def _rel(path: os.PathLike[str], settings: Settings) -> str:
-    try:
-        return str(os.path.relpath(path, settings.project_dir)).rstrip("/") + "/"
-    except ValueError:
-        return str(path)

@@ -1,8 +1,8 @@
 """The project's services: brought up once before the first agent, left running at the end.
 
 With a compose file in the project the command is ``docker compose up -d --wait`` (the
-``docker-compose`` binary only when the Compose plugin is missing); ``roadmap_services``
-replaces it, ``none`` turns services off, ``roadmap_services_down`` runs at the end.
+``docker-compose`` binary only when the Compose plugin is missing); ``settings.services``
+replaces it, ``none`` turns services off, ``settings.services_down`` runs at the end.
 Only the controller starts services; workers never do.
 """
 
@@ -26,6 +26,7 @@ from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.paths import first_file
 from pytest_roadmap.paths import shown
 from pytest_roadmap.settings import Settings
+from pytest_roadmap.settings import name
 from pytest_roadmap.terminal import say
 
 #: Compose's own order of precedence when several exist.
@@ -88,7 +89,7 @@ def missing_compose(settings: Settings) -> str | None:
     listed = f" (its services: {', '.join(names)})" if names else ""
     return (
         f"docker compose not found, but the project has {path.name}{listed}: "
-        "install Docker Compose or set roadmap_services = none"
+        f"install Docker Compose or set {name('services')} = none"
     )
 
 
@@ -138,7 +139,7 @@ class Services:
         say(self.config, f"services up in {took:.1f}s")
 
     def pytest_sessionfinish(self) -> None:
-        """Run roadmap_services_down, when set, after the services were started."""
+        """Run ``settings.services_down``, when set, after the services were started."""
         down = self.run.settings.services_down
         if self.started and down and self.log is not None:
             settings = self.run.settings
@@ -150,7 +151,7 @@ class Services:
         if not self.run.settings.services_down:
             compose = self.run.settings.services is None
             stop = f"'{self.commands[0].removesuffix(UP)}down'" if compose else "their own command"
-            text = f"services left running: {stop} stops them (or set roadmap_services_down)"
+            text = f"services left running: {stop} stops them (or set {name('services_down')})"
         elif self.down and not self.down[-1].ok and self.log is not None:
             log = shown(self.log, self.run.settings.project_dir)
             text = f"services: {self.down[-1].command!r} failed (log: {log})"

@@ -24,19 +24,22 @@ from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.facts import with_facts
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.settings import Settings
+from pytest_roadmap.settings import given_roadmap
+from pytest_roadmap.settings import ini_text
 from pytest_roadmap.workspace.clone import Origin
 from pytest_roadmap.workspace.clone import base_ref
 from pytest_roadmap.workspace.git import WorkspaceError
 from pytest_roadmap.workspace.git import run_git
 from pytest_roadmap.workspace.git import top_of
+from pytest_roadmap.settings import flag
 
-KEY = "roadmap_remote"
+KEY = "roadmap_node"
 LOG_LIMIT = 200_000
 
 
 def remote_url(config: pytest.Config, project_dir: Path) -> str:
-    """ini ``roadmap_remote``, else the upstream remote's URL, else the repository's path."""
-    value = str(config.getini("roadmap_remote") or "")
+    """``settings.remote`` from the ini file, else the upstream remote's URL, else the repository's path."""
+    value = ini_text(config, "remote")
     if value:
         return value
     top = top_of(project_dir)
@@ -73,10 +76,10 @@ def any_remote_spec(config: pytest.Config, top: Path | None) -> bool:
 def prepare_args(config: pytest.Config) -> None:
     """Controller: make ``--tx`` work for roadmap runs.
 
-    ``--tx`` alone distributes (as ``-n`` does); ``--roadmap PATH`` is sent as one
+    ``--tx`` alone distributes (as ``-n`` does); the roadmap option and its path are sent as one
     argument, which xdist passes on unchanged to workers in another directory.
     """
-    if not config.getoption("roadmap") or not getattr(config.option, "tx", None):
+    if not given_roadmap(config) or not getattr(config.option, "tx", None):
         return
     if hasattr(config, "workerinput"):  # a worker gets --tx too; it must not distribute
         return
@@ -91,8 +94,8 @@ def prepare_args(config: pytest.Config) -> None:
         if skip:
             skip = False
             continue
-        if arg == "--roadmap" and index + 1 < len(args):
-            out.append(f"--roadmap={args[index + 1]}")
+        if arg == flag("roadmap") and index + 1 < len(args):
+            out.append(f"{arg}={args[index + 1]}")
             skip = True
         else:
             out.append(arg)

@@ -81,7 +81,7 @@ class RoadmapScheduling:
         self.running: list[Step] = []
         self.before_send = before_send  # remote runs: push the group's base first
         self.config = config
-        self.memory = memory  # --roadmap-memfree
+        self.memory = memory  # settings.memfree
         self.holding = False  # a task waits for memory
         self.wake: threading.Timer | None = None
         reporter.distribute()
@@ -256,7 +256,7 @@ class RoadmapScheduling:
         return max(1, tasks, self.later_demand.get(now, 0))
 
     def _room_for(self, step: Step, active: list[Step]) -> bool:
-        """``--roadmap-memfree``: is there memory for another agent? If not, say so once and
+        """``settings.memfree``: is there memory for another agent? If not, say so once and
         look again every :data:`MEMORY_POLL` seconds."""
         if self.memory is None:
             return True

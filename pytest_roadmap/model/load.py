@@ -1,7 +1,7 @@
 """Reading a roadmap file, and parsed roadmaps kept in pytest's cache directory, so that a
 roadmap is parsed once.
 
-Every run, every xdist worker and ``--roadmap-status`` parse the same file; a 10,000-task
+Every run, every xdist worker and the status view parse the same file; a 10,000-task
 roadmap takes about 0.6 s to parse and a few hundredths of a second to load as JSON. An
 entry is found by the SHA-256 of the parser's own source, the roadmap's path and its
 bytes, so any change to either misses. Entries are plain JSON (nothing in the cache can

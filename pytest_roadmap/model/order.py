@@ -7,7 +7,7 @@ groups do not change, only the order inside a group.
 What a task is expected to take, in this order:
 
 1. its own duration in an earlier run (the ``duration_s`` of its record in pytest's cache:
-   a failed or interrupted attempt, or the same task before a ``--roadmap-redo``);
+   a failed or interrupted attempt, or the same task before a redo);
 2. an estimate in the roadmap: a table column or a ``Name: value`` field in the task's text,
    named Estimate, Effort, Complexity, Size, Story points, Points or SP (at the start of a
    line, as a table cell's note is, or in brackets: ``(Effort: M)``), with values such as

@@ -198,7 +198,7 @@ class Plan:
 
 
 def _not_selected(phase: Phase) -> str:
-    return f"Phase {phase.number} not selected by --roadmap-phases"
+    return f"Phase {phase.number} not among the phases selected"
 
 
 def _task_skip(

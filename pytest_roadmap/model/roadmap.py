@@ -15,6 +15,8 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from pytest_roadmap.text import one_line
+
 __all__ = [
     "Group",
     "Phase",
@@ -169,13 +171,9 @@ def _drop_sep(text: str) -> str:
     return text[m.end() :] if m else text
 
 
-def _one_line(message: str) -> str:
-    return " ".join(message.splitlines())
-
-
 def _error(path: str, line: int | None, what: str) -> RoadmapError:
     where = path if line is None else f"{path}:{line}"
-    return RoadmapError(_one_line(f"{where}: {what}"))
+    return RoadmapError(one_line(f"{where}: {what}"))
 
 
 # --- task head parsing (bullets and table cells) ---

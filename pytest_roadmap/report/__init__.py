@@ -1,2 +1,2 @@
 """What people read: the summary, the live view, the HTML report with its timeline,
-``--roadmap-status``, and secrets kept out of all of them."""
+the status view, and secrets kept out of all of them."""

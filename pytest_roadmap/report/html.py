@@ -45,7 +45,7 @@ from pytest_roadmap.report.summary import group_column
 from pytest_roadmap.report.summary import skip_line
 from pytest_roadmap.report.timeline import RunMark
 from pytest_roadmap.report.timeline import StepRecord
-from pytest_roadmap.text import resume_command
+from pytest_roadmap.settings import resume_command
 from pytest_roadmap.text import seconds
 from pytest_roadmap.throttle import Throttle
 

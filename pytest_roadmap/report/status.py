@@ -1,4 +1,4 @@
-"""``--roadmap-status``: the progress table from status files, cache records and git history.
+"""The status view: the progress table from status files, cache records and git history.
 
 Rendering is pure (:func:`render_status`); :class:`StatusView` prints it in a session that
 collects, runs and writes nothing.
@@ -23,6 +23,7 @@ from pytest_roadmap.model.roadmap import Group
 from pytest_roadmap.model.roadmap import Roadmap
 from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.paths import shown
+from pytest_roadmap.settings import name
 from pytest_roadmap.text import WIDTH
 from pytest_roadmap.text import dollars
 from pytest_roadmap.text import fit
@@ -149,7 +150,7 @@ def render_status(
 
 
 class StatusView:
-    """``--roadmap-status``: the session collects nothing, runs nothing and writes nothing;
+    """The status view: the session collects nothing, runs nothing and writes nothing;
     its run loop prints the progress table. Registered by ``pytest_configure`` instead of the
     controller, on the same configuration a run gets."""
 
@@ -200,6 +201,6 @@ class StatusView:
 def report_line(report: Path | None, project_dir: Path) -> str:
     """Where the HTML report with the run's timeline is (or that it is turned off)."""
     if report is None:
-        return "report: none (roadmap_report = none)"
+        return f"report: none ({name('report')} = none)"
     where = shown(report, project_dir)
     return f"report: {where}" + ("" if report.exists() else " (not written yet)")

@@ -15,10 +15,10 @@ from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import Outcome
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import local_id_of
+from pytest_roadmap.settings import resume_command
 from pytest_roadmap.text import WIDTH
 from pytest_roadmap.text import dollars
 from pytest_roadmap.text import fit
-from pytest_roadmap.text import resume_command
 from pytest_roadmap.text import seconds
 
 REASON_ORDER = (

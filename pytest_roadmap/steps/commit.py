@@ -12,6 +12,7 @@ from pytest_roadmap.dist import nodes
 from pytest_roadmap.model.facts import StepFacts
 from pytest_roadmap.model.plan import COMPLETE_PHASE
 from pytest_roadmap.model.plan import Step
+from pytest_roadmap.settings import flag
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import isolated
 from pytest_roadmap.workspace import phase_commit
@@ -32,7 +33,7 @@ def run_commit(item: pytest.Item, step: Step, facts: StepFacts, exclude: Sequenc
         return
     if not settings.commit:
         raise pytest.skip.Exception(
-            "commit turned off by --roadmap-no-commit", _use_item_location=True
+            f"commit turned off by {flag('no_commit')}", _use_item_location=True
         )
     isolated(nodes.local_only, item.config, step.label)
     reports = [item.config.getoption(name, None) for name in ("xmlpath", "htmlpath")]

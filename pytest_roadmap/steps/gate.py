@@ -17,7 +17,6 @@ from pytest_roadmap.agents.prompt import REPAIR_TEMPLATE
 from pytest_roadmap.agents.prompt import render
 from pytest_roadmap.agents.shell import CommandResult
 from pytest_roadmap.agents.shell import run_commands
-from pytest_roadmap.context import run_key
 from pytest_roadmap.dist import nodes
 from pytest_roadmap.model.facts import CommandFacts
 from pytest_roadmap.model.facts import RepairFacts
@@ -26,6 +25,7 @@ from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import log_name
 from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.paths import shown
+from pytest_roadmap.steps.base import StepRun
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import failure_details
 from pytest_roadmap.steps.failure import isolated
@@ -67,18 +67,13 @@ def default_gates(project_dir: Path) -> DefaultGates:
     return DefaultGates(present, missing, note)
 
 
-class GateRun:
+class GateRun(StepRun):
     """A group's gate for its item: the task branches merged first (worktree isolation), then
     the commands; a failing command or a merge conflict goes to repair agents."""
 
     def __init__(self, item: pytest.Item, step: Step, facts: StepFacts) -> None:
         assert step.group is not None
-        self.item = item
-        self.config = item.config
-        self.run_state = item.config.stash[run_key]
-        self.settings = self.run_state.settings
-        self.step = step
-        self.facts = facts
+        super().__init__(item, step, facts)
         #: repair agents started, on merge conflicts and on the gate: one bound for both
         self.repairs = 0
 

@@ -18,7 +18,6 @@ from pytest_roadmap.agents.prompt import render
 from pytest_roadmap.agents.run import AgentCommand
 from pytest_roadmap.agents.stream import AgentFailure
 from pytest_roadmap.agents.stream import AgentResult
-from pytest_roadmap.context import run_key
 from pytest_roadmap.dist import nodes
 from pytest_roadmap.model.facts import RESULT_TEXT_LIMIT
 from pytest_roadmap.model.facts import AgentFacts
@@ -30,6 +29,7 @@ from pytest_roadmap.model.plan import task_digest
 from pytest_roadmap.model.plan import task_key
 from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.paths import shown
+from pytest_roadmap.steps.base import StepRun
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import failure_details
 from pytest_roadmap.steps.failure import isolated
@@ -40,17 +40,12 @@ from pytest_roadmap.workspace.worktree import TaskWorkspace
 __all__ = ["TaskRun"]
 
 
-class TaskRun:
+class TaskRun(StepRun):
     """Runs the agent of one task for its item, and fills in the item's facts."""
 
     def __init__(self, item: pytest.Item, step: Step, facts: StepFacts) -> None:
         assert step.group is not None and step.task is not None
-        self.item = item
-        self.config = item.config
-        self.run_state = item.config.stash[run_key]
-        self.settings = self.run_state.settings
-        self.step = step
-        self.facts = facts
+        super().__init__(item, step, facts)
 
     def record(self) -> TaskRecord:
         """What the task's last run left (an empty record when none)."""
@@ -69,7 +64,7 @@ class TaskRun:
 
     def session_to_resume(self) -> str | None:
         """The session of this task's unfinished attempt in an earlier run: one a usage limit
-        stopped (it continues by default), or with --roadmap-resume-sessions any."""
+        stopped (it continues by default), or with ``settings.resume_sessions`` any."""
         assert self.step.task is not None
         record = self.record()
         if self.settings.resume_sessions:

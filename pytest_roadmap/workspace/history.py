@@ -133,7 +133,7 @@ def _int(text: str) -> int | None:
         return None
 
 
-#: seconds the scan of the whole history for phase commits (--roadmap-status) may take
+#: seconds the scan of the whole history for phase commits (the status view) may take
 PHASE_LOG_TIMEOUT = 30.0
 
 _PHASE_TRAILER = re.compile(r"^Roadmap-Phase:\s*(\d+)\s*$", re.MULTILINE)

@@ -1,4 +1,4 @@
-"""``--roadmap-isolation worktree``: each task in its own git worktree and branch.
+"""Worktree isolation: each task in its own git worktree and branch.
 
 A task's agent works in ``<repo>.roadmap-worktrees/phase1-groupA-A1`` (a sibling of the
 repository, so that nothing there is committed with the phase, seen by the gate's tools,
@@ -16,7 +16,7 @@ every branch and worktree of the group is kept.
 
 A task that runs again while its worktree or branch is still there (its group did not
 pass) reuses them, with whatever the earlier attempt left there, as a re-run in the shared
-tree would; ``--roadmap-redo`` makes them afresh from the current HEAD.
+tree would; a redo makes them afresh from the current HEAD.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import group_name
 from pytest_roadmap.model.plan import phase_name
 from pytest_roadmap.model.roadmap import Task
+from pytest_roadmap.paths import inside
+from pytest_roadmap.paths import relative_to
 from pytest_roadmap.settings import Settings
 from pytest_roadmap.workspace.git import WorkspaceError
 from pytest_roadmap.workspace.git import open_repo
@@ -174,13 +176,13 @@ def prepare_task(settings: Settings, step: Step, log: Path) -> TaskWorkspace:
                     run_git(top, "branch", "-D", branch, check=False)
             raise
     elif (cwd / NODE_MODULES).is_symlink():
-        excluded.append(_relative(cwd / NODE_MODULES, path))
+        excluded.append(relative_to(cwd / NODE_MODULES, path))
     base = git.Repo(path).head.commit.hexsha
     return TaskWorkspace(branch, path, cwd, base, created, tuple(excluded))
 
 
 def _set_up(settings: Settings, top: Path, cwd: Path, log: Path) -> list[str]:
-    """Run roadmap_worktree_setup, or link the main tree's node_modules; return excluded."""
+    """Run ``settings.worktree_setup``, or link the main tree's node_modules; return excluded."""
     if settings.worktree_setup:
         [result] = run_commands([settings.worktree_setup], cwd, log, settings.task_timeout)
         if not result.ok:
@@ -194,7 +196,7 @@ def _set_up(settings: Settings, top: Path, cwd: Path, log: Path) -> list[str]:
     link = cwd / NODE_MODULES
     if source.is_dir() and not link.exists() and not link.is_symlink():
         link.symlink_to(source.resolve(), target_is_directory=True)
-        return [_relative(link, top)]
+        return [relative_to(link, top)]
     return []
 
 
@@ -509,12 +511,5 @@ def _lines(text: str) -> list[str]:
 
 
 def _inner(project_dir: Path, top: Path) -> Path:
-    """The project directory relative to the repository's top."""
-    try:
-        return project_dir.resolve().relative_to(top.resolve())
-    except ValueError:
-        return Path()
-
-
-def _relative(path: Path, top: Path) -> str:
-    return str(path.relative_to(top))
+    """The project directory relative to the repository's top ('.' when outside it)."""
+    return Path(relative_to(project_dir, top)) if inside(project_dir, top) else Path()
