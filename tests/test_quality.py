@@ -3,6 +3,7 @@ part of the suite."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -69,3 +70,50 @@ def test_import_contracts_catch_what_they_forbid(
     assert done.returncode != 0, done.stdout
     assert f"{broken}" in done.stdout
     assert "BROKEN" in done.stdout.split(broken, 1)[1].splitlines()[0], done.stdout
+
+
+def test_no_duplicate_code() -> None:
+    """pylint's duplicate-code scan finds no copied block in the package."""
+    done = run_tool(["pylint", "--disable=all", "--enable=duplicate-code", "pytest_roadmap"])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_docs_build_strict(tmp_path: Path) -> None:
+    """The MkDocs site builds with every link and anchor found."""
+    done = run_tool(["mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_options_page_is_generated_from_the_table() -> None:
+    """docs/options.md is what the settings table renders: regenerate it after a change."""
+    from pytest_roadmap.settings.reference import render
+
+    page = (ROOT / "docs" / "options.md").read_text(encoding="utf-8")
+    assert page == render(), (
+        "docs/options.md is stale: run python -m pytest_roadmap.settings.reference docs/options.md"
+    )
+
+
+def test_settings_are_spelled_only_in_their_table() -> None:
+    """No module outside pytest_roadmap/settings/ spells a setting's name or option."""
+    from pytest_roadmap.settings.table import SETTINGS
+
+    spelled = {spec.name for spec in SETTINGS} | {
+        option for spec in SETTINGS for option in (spec.flag, *spec.aliases) if option
+    }
+    word = re.compile(r"(?<![\w-])(?:--[a-z][a-z-]*|roadmap_[a-z_]+)(?![\w-])")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {match}"
+        for path in sorted((ROOT / "pytest_roadmap").rglob("*.py"))
+        if "settings" not in path.relative_to(ROOT / "pytest_roadmap").parts
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for match in word.findall(line)
+        if match in spelled
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_readme_is_a_front_page() -> None:
+    """The README stays short; the reference lives in docs/."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) < 150
