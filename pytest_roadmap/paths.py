@@ -62,5 +62,8 @@ def inside(path: Path, top: Path) -> bool:
 
 
 def relative_to(path: Path, top: Path) -> str:
-    """``path`` relative to ``top``, both resolved (``path`` must lie below it)."""
-    return str(path.resolve().relative_to(top.resolve()))
+    """``path`` relative to ``top``, both resolved (``path`` must lie below it).
+
+    A symbolic link is named where it lies, not where it points.
+    """
+    return str((path.parent.resolve() / path.name).relative_to(top.resolve()))
