@@ -138,8 +138,8 @@ class _StepMixin:
         return super().repr_failure(excinfo, style=style)  # type: ignore[misc]
 
 
-class TaskItem(_StepMixin, pytest.Item):
-    """One task: one agent run."""
+class _StepItem(_StepMixin, pytest.Item):
+    """A task or commit item: a plain item over its step."""
 
     def __init__(self, *, step: Step, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -148,6 +148,10 @@ class TaskItem(_StepMixin, pytest.Item):
 
     def setup(self) -> None:
         self.skip_if_blocked()
+
+
+class TaskItem(_StepItem):
+    """One task: one agent run."""
 
     def runtest(self) -> None:
         try:
@@ -184,16 +188,8 @@ class GateItem(_StepMixin, pytest.Function):
         return _StepMixin.reportinfo(self)
 
 
-class CommitItem(_StepMixin, pytest.Item):
+class CommitItem(_StepItem):
     """A phase's commit (and push) of everything its groups produced."""
-
-    def __init__(self, *, step: Step, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.step = step
-        self.facts = StepFacts()
-
-    def setup(self) -> None:
-        self.skip_if_blocked()
 
     def runtest(self) -> None:
         settings = self.run.settings

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pytest_roadmap.dist import nodes
 from pytest_roadmap.dist.scheduler import PAD_NAME
 from pytest_roadmap.dist.scheduler import RoadmapScheduling
 from pytest_roadmap.model.plan import Completion
@@ -164,7 +165,7 @@ def test_a_gate_first_waits_until_every_worker_is_up(pytestconfig: pytest.Config
     passed = frozenset(f"PHASE_1:A:A{n}" for n in (1, 2, 3))
     scheduler, collection = scheduling(pytestconfig, ROADMAP, passed)
     remote, local = Worker("gw0"), Worker("gw1")
-    remote.workerinput = {"roadmap_remote": {"remote": True}}  # type: ignore[attr-defined]
+    remote.workerinput = {nodes.KEY: {"remote": True}}  # type: ignore[attr-defined]
     scheduler.add_node(remote)
     scheduler.add_node(local)
     scheduler.add_node_collection(remote, collection)

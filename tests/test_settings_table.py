@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_roadmap.settings import parse
+from pytest_roadmap.settings.declare import Setting
 from pytest_roadmap.settings.table import SETTINGS
-from pytest_roadmap.settings.table import Setting
 from tests.conftest import TWO_GROUPS
 from tests.conftest import Project
 
