@@ -586,7 +586,8 @@ def test_chaos_interrupts_then_resume(project: Project, runs: Callable[..., Runn
         exits.append(run.wait())
         wait_for("the agents to end", lambda: not agent_pids_alive(project), 10)
         assert project.status("in_progress_tasks.txt") == [], run.output()[-3000:]
-        assert set(interrupted) <= set(started_tasks(project, markers[-1])), interrupted
+        if exits[-1] != INTERRUPTED_EXIT:  # an early SIGINT may come before they start again
+            assert set(interrupted) <= set(started_tasks(project, markers[-1])), interrupted
         listed = [line.rsplit(":", 1)[1] for line in project.status("interrupted_tasks.txt")]
         interrupted = [name for name in listed if name != "gate"]
         for task in interrupted:
