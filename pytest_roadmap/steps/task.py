@@ -29,6 +29,7 @@ from pytest_roadmap.model.plan import task_digest
 from pytest_roadmap.model.plan import task_key
 from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.paths import shown
+from pytest_roadmap.steps import checks
 from pytest_roadmap.steps.base import StepRun
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import failure_details
@@ -60,6 +61,7 @@ class TaskRun(StepRun):
         step = self.step
         assert step.group is not None and step.task is not None
         values = prompt_values(self.settings.roadmap.name, step.phase, step.group, step.task)
+        values["checks"] = checks.checks_text(checks.task_commands(self.settings, step.task)[0])
         return render(load_template(self.settings.prompt_template), values)
 
     def session_to_resume(self) -> str | None:
@@ -115,14 +117,21 @@ class TaskRun(StepRun):
         cwd = workspace.cwd if workspace else worktree.planned_cwd(settings, step)
         command = command_for(self.config, step, prompt, log, resume=resume, cwd=cwd)
         self.facts.resumed_session = resume
+        commands, own = checks.task_commands(settings, step.task)
         if settings.dry_run:
             first_line = self.prompt().splitlines()[0]
             self.facts.dry_run = (
                 f"would run: {shlex.join(command.argv)} in {command.cwd}: {first_line}"
+                + checks.dry_run_note(commands)
             )
             return
+        proof = checks.TaskChecks(self.item, step, self.facts, commands, own, cwd, log)
         try:
+            if commands:
+                proof.before()
             result, failure = self.attempts(command, log)
+            if failure is None and commands:
+                result, failure = proof.rounds(self.attempts, command, result)
         except BaseException:  # interrupted: keep the agent's work on its branch
             if workspace is not None:
                 worktree.save_work(workspace, step, "interrupted")
