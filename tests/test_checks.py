@@ -133,6 +133,11 @@ def test_check_commands_tests_through_the_test_command_and_run_wide_checks() -> 
     )
     assert check_files("pytest -q tests/t.py::x") == ("tests/t.py",)
     assert check_files("npm test -- auth") == ()
+    assert check_files("grep -q hello hello.txt") == ()
+    assert check_files("node checks/A1.js && sh tests/fixtures/") == (
+        "checks/A1.js",
+        "tests/fixtures/",
+    )
 
 
 def test_default_test_command_by_project_kind(tmp_path: Path) -> None:
@@ -191,6 +196,9 @@ def test_red_then_green(project: Project) -> None:
     assert prop(props, "checks_after") == ["passed"]
     assert prop(props, "check_rounds") == ["1"]
     assert prop(props, "evidence") == ["red→green"]
+    report = (project.path / "status" / "roadmap-report.html").read_text(encoding="utf-8")
+    assert 'class="bar check failed"' in report and 'class="bar check passed"' in report
+    assert "passed: evidence: red→green" in report
     log = (project.path / "logs" / "orchestrator").glob("*A1*.log")
     text = "\n".join(p.read_text(encoding="utf-8") for p in log)
     assert "A1 check: expected 'ok' in a1.txt, found None" in text  # before
@@ -209,6 +217,8 @@ def test_a_check_green_before_the_task_is_no_evidence(project: Project) -> None:
     assert prop(props, "checks_before") == ["passed"]
     assert prop(props, "evidence") == ["no evidence"]
     assert line in prop(props, "warning")
+    report = (project.path / "status" / "roadmap-report.html").read_text(encoding="utf-8")
+    assert "passed before the task started: no evidence" in report
 
 
 def test_failing_check_goes_back_to_the_same_session(project: Project) -> None:

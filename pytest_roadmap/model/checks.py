@@ -38,6 +38,7 @@ _TEST_EXT = r"(?:py|js|mjs|cjs|ts|mts|cts|jsx|tsx)"
 _TEST_PATH_RE = re.compile(rf"(?:[\w.@-]+/)*[\w.@-]+\.{_TEST_EXT}(?:::[^\s,;]+)?|(?:[\w.@-]+/)+")
 _NONE = ("", "-", "none", "n/a")
 _PATH_CHARS = re.compile(r"[\w./@-]+")
+_CODE_RE = re.compile(r"\.(?:py|[cm]?js|[cm]?ts|jsx|tsx|sh|bash|rb|go|rs|java|kt|php|pl)$")
 
 
 class CheckSyntaxError(ValueError):
@@ -116,8 +117,9 @@ def check_commands(
 
 
 def check_files(command: str) -> tuple[str, ...]:
-    """Relative paths a command line names: its words that look like files (a node id's
-    file part); whether they exist is for the caller to see."""
+    """The check files a command line names: relative paths of code (``checks/A1.js``,
+    a node id's file part) or under a test, spec or check name; not the data a check reads
+    (``grep -q hello hello.txt``). Whether they exist is for the caller to see."""
     try:
         words = shlex.split(command)
     except ValueError:
@@ -126,10 +128,10 @@ def check_files(command: str) -> tuple[str, ...]:
     for word in words:
         path = word.split("::", 1)[0]
         if (
-            ("/" in path or "." in path.strip("."))
-            and _PATH_CHARS.fullmatch(path)
+            _PATH_CHARS.fullmatch(path)
             and not path.startswith(("/", "-"))
             and ".." not in path.split("/")
+            and (_CODE_RE.search(path) or (_looks_like_test(path) and "/" in path))
         ):
             found.append(path)
     return tuple(dict.fromkeys(found))

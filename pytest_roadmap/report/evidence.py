@@ -9,7 +9,7 @@ from pytest_roadmap.model.facts import StepFacts
 from pytest_roadmap.text import WIDTH
 from pytest_roadmap.text import fit
 
-__all__ = ["evidence_lines", "with_evidence"]
+__all__ = ["evidence_lines", "evidence_reason", "with_evidence"]
 
 NO_EVIDENCE_SUFFIX = ": no evidence"
 
@@ -24,6 +24,16 @@ def with_evidence(outcome: str, facts: StepFacts) -> str:
     if checks is None or not checks.commands or not checks.before:
         return outcome
     return f"{outcome} [{checks.evidence}]"
+
+
+def evidence_reason(facts: StepFacts) -> str:
+    """The report's word on a task with checks: its evidence, and each check that proved
+    nothing; empty without checks."""
+    checks = facts.checks
+    if checks is None or not checks.after:
+        return ""
+    notes = [w for w in facts.warnings if w.endswith(NO_EVIDENCE_SUFFIX)]
+    return "; ".join([f"evidence: {checks.evidence}", *notes])
 
 
 def evidence_lines(results: Sequence[_Result], width: int = WIDTH) -> list[str]:

@@ -87,12 +87,21 @@ def default_test_command(project_dir: Path) -> str:
 def task_commands(settings: Settings, task: Task) -> tuple[tuple[str, ...], int]:
     """A task's check command lines and how many of them are its own (the rest are the
     run-wide task checks); none with the no-checks setting."""
-    if settings.no_checks:
+    if settings.no_checks or not (task.checks or settings.task_checks):
         return (), 0
-    test_command = settings.test_command or default_test_command(settings.project_dir)
+    test_command = settings.test_command or ""
+    if not test_command and any(check.is_test for check in task.checks):
+        test_command = default_test_command(settings.project_dir)
     own = check_commands(task.checks, test_command, (), task.id)
     every = check_commands(task.checks, test_command, settings.task_checks, task.id)
     return every, len(own)
+
+
+def task_check_count(settings: Settings, step: Step) -> int:
+    """How many check commands the task of ``step`` has (cheap: nothing is run)."""
+    if step.task is None or settings.no_checks:
+        return 0
+    return len(step.task.checks) + len(settings.task_checks)
 
 
 def checks_text(commands: Sequence[str]) -> str:
