@@ -23,6 +23,7 @@ from pytest_roadmap.model.roadmap import parse_roadmap
 from pytest_roadmap.steps.checks import default_test_command
 
 from .conftest import Project
+from .conftest import git
 
 PY = shlex.quote(sys.executable)
 CHECK = f"{PY} checks/A1.py"
@@ -371,3 +372,60 @@ def test_checks_in_worktree_isolation_run_in_the_worktree(project: Project) -> N
     [start] = project.records("start")
     assert start["cwd"] != str(project.path)
     assert (project.path / "a1.txt").read_text() == "ok"  # merged by the gate
+
+
+# -- the group's gate in each task's worktree ------------------------------------------------
+
+
+def test_the_gate_runs_in_the_task_worktree_and_goes_back_to_its_session(
+    project: Project,
+) -> None:
+    project.roadmap(NO_CHECKS)
+    (project.path / "checks").mkdir()
+    (project.path / "checks" / "A1.py").write_text(CHECK_SCRIPT, encoding="utf-8")
+    git(project.path, "add", "-A")
+    git(project.path, "commit", "-q", "-m", "gate script")
+    xml = project.path.parent / "task-gate.xml"
+    flags = ("--write", "a1.txt=wrong", "--resumed-write", "a1.txt=ok")
+    result = project.run(
+        "--roadmap-isolation",
+        "worktree",
+        "--roadmap-gate",
+        CHECK,
+        "--roadmap-no-commit",
+        f"--junitxml={xml}",
+        agent=agent(project, *flags),
+    )
+    result.assert_outcomes(passed=2, skipped=1)
+    first, second = project.records("start")
+    assert first["cwd"] != str(project.path) and second["cwd"] == first["cwd"]
+    assert second["resume"] == "fake-session-A1"
+    assert f"the group's gate command `{CHECK}` exited 1" in second["prompt"]
+    assert "A1 check: expected 'ok' in a1.txt, found 'wrong'" in second["prompt"]
+    props = properties(xml, "A1")
+    assert prop(props, "task_gate") == [CHECK]
+    assert prop(props, "task_gate_after") == ["passed"]
+    assert prop(props, "check_rounds") == ["2"]
+    assert (project.path / "a1.txt").read_text() == "ok"
+
+
+def test_task_gate_none_leaves_the_gate_to_the_group(project: Project) -> None:
+    project.roadmap(NO_CHECKS)
+    (project.path / "checks").mkdir()
+    (project.path / "checks" / "A1.py").write_text(CHECK_SCRIPT, encoding="utf-8")
+    git(project.path, "add", "-A")
+    git(project.path, "commit", "-q", "-m", "gate script")
+    result = project.run(
+        "--roadmap-isolation",
+        "worktree",
+        "--roadmap-gate",
+        CHECK,
+        "--roadmap-fix-attempts",
+        "0",
+        "-o",
+        "roadmap_task_gate=none",
+        agent=agent(project, "--write", "a1.txt=wrong"),
+    )
+    result.assert_outcomes(passed=1, failed=1, skipped=1)
+    assert len(project.records("start")) == 1
+    result.stdout.fnmatch_lines(["*Phase 1 Group A gate failed*"])

@@ -39,6 +39,9 @@ class CheckFacts:
     created: list[str] = field(default_factory=list)
     #: check files the agent changed or deleted (each put back)
     tampered: list[str] = field(default_factory=list)
+    #: the group's gate commands run in the task's worktree, and their last results
+    gate: list[str] = field(default_factory=list)
+    gate_after: list[str] = field(default_factory=list)
 
     @property
     def judged(self) -> list[int]:
@@ -86,6 +89,9 @@ class CheckFacts:
             ("evidence", self.evidence),
         ]
         props += [("check_tampered", path) for path in self.tampered]
+        props += [("task_gate", command) for command in self.gate]
+        if self.gate:
+            props.append(("task_gate_after", _summary(self.gate_after)))
         return props
 
 

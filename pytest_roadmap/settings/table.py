@@ -331,6 +331,14 @@ class Settings:
         False,
         cli=None,
     )
+    task_gate: tuple[str, ...] | None = setting(  # None: the group's gate commands
+        "with worktree isolation: command lines run in each task's worktree after its checks "
+        "pass, before its branch is merged (default: the group's gate commands); 'none' "
+        "turns this off",
+        parse.services,
+        ini="linelist",
+        cli=None,
+    )
 
     @property
     def commit(self) -> bool:

@@ -44,6 +44,8 @@ from pytest_roadmap.model.facts import StepFacts
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.settings import Settings
+from pytest_roadmap.steps.gate import NPM_GATES
+from pytest_roadmap.steps.gate import default_gates
 
 __all__ = [
     "TaskChecks",
@@ -64,7 +66,7 @@ Continue Phase {phase_number}, Group {group_id}, Task {task_id}: {task_title}
 
 Your task is not done yet: {what}
 {output}
-Fix your work so that every one of these checks passes:
+Fix your work so that every one of these passes:
 {check_list}
 
 Do not delete, skip or weaken a check or a test to make it pass. The same rules apply: \
@@ -97,11 +99,28 @@ def task_commands(settings: Settings, task: Task) -> tuple[tuple[str, ...], int]
     return every, len(own)
 
 
+def task_gate(settings: Settings) -> tuple[str, ...]:
+    """With worktree isolation: the commands run in a task's worktree after its checks
+    (the task gate setting, else the group's gate commands); none otherwise."""
+    if settings.isolation != "worktree" or settings.no_gates or settings.dry_run:
+        return ()
+    if settings.task_gate is not None:
+        return settings.task_gate
+    if settings.gates is not None:
+        return settings.gates
+    return default_gates(settings.project_dir).commands
+
+
 def task_check_count(settings: Settings, step: Step) -> int:
     """How many check commands the task of ``step`` has (cheap: nothing is run)."""
-    if step.task is None or settings.no_checks:
+    if step.task is None:
         return 0
-    return len(step.task.checks) + len(settings.task_checks)
+    gate = 0
+    if settings.isolation == "worktree" and not settings.no_gates:  # at most
+        gate = len(settings.task_gate or settings.gates or ()) or len(NPM_GATES)
+    if settings.no_checks:
+        return gate
+    return len(step.task.checks) + len(settings.task_checks) + gate
 
 
 def checks_text(commands: Sequence[str]) -> str:
@@ -168,13 +187,14 @@ class TaskChecks:
         own: int,
         cwd: Path,
         log: Path,
+        gate: Sequence[str] = (),
     ) -> None:
         assert step.task is not None
         self.item, self.step, self.task, self.step_facts = item, step, step.task, facts
         self.settings: Settings = item.config.stash[run_key].settings
         self.cwd, self.log = cwd, log
-        self.facts = CheckFacts(commands=list(commands), own=own)
-        if commands:
+        self.facts = CheckFacts(commands=list(commands), own=own, gate=list(gate))
+        if commands or gate:
             facts.checks = self.facts
         self.named = [name for command in commands for name in check_files(command)]
         #: check file -> (its bytes, their digest) before the agent
@@ -216,16 +236,26 @@ class TaskChecks:
             reason = f"{self.task.id} changed its check file {files}"
             what = f"{reason}: restore it and do the task (the original was put back; leave it)."
             return _Failed(reason, what, "")
-        self.facts.after = []
-        for command in self.facts.commands:
-            result = self.run_one(command, "after")
-            self.facts.after.append(PASSED if result.ok else FAILED)
+        self.facts.after, self.facts.gate_after = [], []
+        failed = self.run_all(self.facts.commands, self.facts.after, "check", "its check")
+        if failed is None:
+            what = "the group's gate command"
+            failed = self.run_all(self.facts.gate, self.facts.gate_after, "task gate", what)
+        return failed
+
+    def run_all(
+        self, commands: Sequence[str], results: list[str], kind: str, what: str
+    ) -> _Failed | None:
+        """Run ``commands`` until one fails (its failure returned); their results in order."""
+        for command in commands:
+            result = self.run_one(command, "after" if kind == "check" else kind)
+            results.append(PASSED if result.ok else FAILED)
             if not result.ok:
                 how = _how(result, self.settings.task_timeout)
                 tail = "\n".join(result.tail.rstrip().splitlines()[-OUTPUT_LINES:])
                 return _Failed(
-                    f"check failed: `{command}` {how}",
-                    f"its check `{command}` {how}. The end of its output:",
+                    f"{kind} failed: `{command}` {how}",
+                    f"{what} `{command}` {how}. The end of its output:",
                     f"\n```\n{tail}\n```\n",
                     result.tail,
                 )
@@ -277,7 +307,7 @@ class TaskChecks:
         values.update(
             what=failed.what,
             output=failed.output,
-            check_list="\n".join(f"- `{c}`" for c in self.facts.commands),
+            check_list="\n".join(f"- `{c}`" for c in self.facts.commands + self.facts.gate),
         )
         prompt = render(CHECK_FAILED_TEMPLATE, values)
         session = result.session_id

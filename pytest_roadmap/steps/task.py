@@ -125,12 +125,12 @@ class TaskRun(StepRun):
                 + checks.dry_run_note(commands)
             )
             return
-        proof = checks.TaskChecks(self.item, step, self.facts, commands, own, cwd, log)
+        gate = checks.task_gate(settings) if workspace is not None else ()
+        proof = checks.TaskChecks(self.item, step, self.facts, commands, own, cwd, log, gate)
         try:
-            if commands:
-                proof.before()
+            proof.before()
             result, failure = self.attempts(command, log)
-            if failure is None and commands:
+            if failure is None and (commands or gate):
                 result, failure = proof.rounds(self.attempts, command, result)
         except BaseException:  # interrupted: keep the agent's work on its branch
             if workspace is not None:
