@@ -429,3 +429,58 @@ def test_task_gate_none_leaves_the_gate_to_the_group(project: Project) -> None:
     result.assert_outcomes(passed=1, failed=1, skipped=1)
     assert len(project.records("start")) == 1
     result.stdout.fnmatch_lines(["*Phase 1 Group A gate failed*"])
+
+
+# -- the culprit of a merged gate ------------------------------------------------------------
+
+FOUR = """\
+# Culprit
+
+## Phase 1: Work
+
+### Group A: Four
+- **A1: One** - write a1.txt
+- **A2: Two** - write a2.txt
+- **A3: Three** - write a3.txt
+- **A4: Four** - write a4.txt
+"""
+
+
+def test_bisect_names_the_third_of_four_and_sends_the_failure_only_to_it(
+    project: Project,
+) -> None:
+    project.roadmap(FOUR)
+    gate = "! grep -q bad a3.txt"
+    plan = {
+        "A1": ["--write", "a1.txt"],
+        "A2": ["--write", "a2.txt"],
+        "A3": ["--write", "a3.txt=bad", "--resumed-write", "a3.txt=good"],
+        "A4": ["--write", "a4.txt"],
+    }
+    xml = project.path.parent / "culprit.xml"
+    result = project.run(
+        "--roadmap-isolation",
+        "worktree",
+        "--roadmap-gate",
+        gate,
+        "-o",
+        "roadmap_task_gate=none",
+        "--roadmap-no-commit",
+        f"--junitxml={xml}",
+        agent=agent(project),
+        plan=plan,
+    )
+    result.assert_outcomes(passed=5, skipped=1)
+    result.stdout.fnmatch_lines([f"*gate failed: `{gate}` first fails after merging A3*"])
+    starts = project.records("start")
+    assert [r["task"] for r in starts[:4]] == ["A1", "A2", "A3", "A4"]
+    [fix] = starts[4:]
+    assert fix["task"] == "A3" and fix["resume"] == "fake-session-A3"
+    assert fix["cwd"] == str(project.path)
+    assert f"the group's gate now fails: `{gate}` exited with code 1" in fix["prompt"]
+    assert [r for r in starts if r["resume"] and r["task"] != "A3"] == []
+    props = properties(xml, "gate")
+    assert prop(props, "culprit") == ["A3"]
+    assert "bisect: 3 run(s) of '! grep -q bad a3.txt' over 4 merges" in prop(props, "note")
+    assert (project.path / "a3.txt").read_text() == "good"
+    assert not list(project.path.parent.glob(f"{project.path.name}.roadmap-worktrees/*bisect*"))

@@ -174,6 +174,8 @@ class StepFacts:
     notes: list[str] = field(default_factory=list)
     #: a task's checks, before and after its agent (model/evidence.py)
     checks: CheckFacts | None = None
+    #: the task whose merge made a gate fail (steps/culprit.py)
+    culprit: str | None = None
 
     # -- what readers want -------------------------------------------------------------
 
@@ -262,6 +264,8 @@ class StepFacts:
             props += self.agent.properties()
         if self.checks is not None:
             props += self.checks.properties()
+        if self.culprit is not None:
+            props.append(("culprit", self.culprit))
         if self.limit_stop is not None:
             props.append(("usage_limit_stop", self.limit_stop))
         if self.failure is not None:

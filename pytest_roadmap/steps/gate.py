@@ -25,6 +25,7 @@ from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import log_name
 from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.paths import shown
+from pytest_roadmap.steps import culprit
 from pytest_roadmap.steps.base import StepRun
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import failure_details
@@ -104,6 +105,8 @@ class GateRun(StepRun):
         log = settings.log_dir / log_name(self.step.phase, self.step.group, "gate", time.time())
         self.facts.log = shown(log, settings.project_dir)
         failed = self.check(commands, log)
+        if failed is not None and self.facts.merged:  # worktrees: the culprit's session first
+            failed = culprit.send_back(self, commands, failed, log)
         attempts = 0
         while failed is not None and self.repairs < settings.fix_attempts:
             attempts += 1

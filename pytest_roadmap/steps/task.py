@@ -30,6 +30,7 @@ from pytest_roadmap.model.plan import task_key
 from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.paths import shown
 from pytest_roadmap.steps import checks
+from pytest_roadmap.steps import culprit
 from pytest_roadmap.steps.base import StepRun
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import failure_details
@@ -149,6 +150,7 @@ class TaskRun(StepRun):
                 failure.reason, failure_details(log, settings.project_dir, result.tail)
             )
         if workspace is not None:
+            culprit.note_session(settings, step, result.session_id)
             self.commit(workspace)
 
     def attempts(self, command: AgentCommand, log: Path) -> tuple[AgentResult, AgentFailure | None]:
