@@ -483,4 +483,6 @@ def test_bisect_names_the_third_of_four_and_sends_the_failure_only_to_it(
     assert prop(props, "culprit") == ["A3"]
     assert "bisect: 3 run(s) of '! grep -q bad a3.txt' over 4 merges" in prop(props, "note")
     assert (project.path / "a3.txt").read_text() == "good"
+    report = (project.path / "status" / "roadmap-report.html").read_text(encoding="utf-8")
+    assert "passed: culprit: A3" in report
     assert not list(project.path.parent.glob(f"{project.path.name}.roadmap-worktrees/*bisect*"))

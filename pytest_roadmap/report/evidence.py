@@ -27,8 +27,10 @@ def with_evidence(outcome: str, facts: StepFacts) -> str:
 
 
 def evidence_reason(facts: StepFacts) -> str:
-    """The report's word on a task with checks: its evidence, and each check that proved
-    nothing; empty without checks."""
+    """The report's word on a task with checks (its evidence, and each check that proved
+    nothing) or on a gate with a culprit; empty otherwise."""
+    if facts.culprit is not None:
+        return f"culprit: {facts.culprit}"
     checks = facts.checks
     if checks is None or not checks.after:
         return ""
