@@ -150,9 +150,6 @@ class _StepItem(_StepMixin, pytest.Item):
         super().__init__(**kwargs)
         self.step = step
         self.facts = StepFacts()
-        checks = task_check_count(self.run.settings, step)
-        if checks and self.config.pluginmanager.hasplugin("timeout"):
-            self.add_marker(pytest.mark.timeout(task_backstop(self.run.settings, checks)))
 
     def setup(self) -> None:
         self.skip_if_blocked()
@@ -160,6 +157,12 @@ class _StepItem(_StepMixin, pytest.Item):
 
 class TaskItem(_StepItem):
     """One task: one agent run."""
+
+    def __init__(self, *, step: Step, **kwargs: Any) -> None:
+        super().__init__(step=step, **kwargs)
+        checks = task_check_count(self.run.settings, step)
+        if checks and self.config.pluginmanager.hasplugin("timeout"):
+            self.add_marker(pytest.mark.timeout(task_backstop(self.run.settings, checks)))
 
     def runtest(self) -> None:
         try:

@@ -486,3 +486,13 @@ def test_bisect_names_the_third_of_four_and_sends_the_failure_only_to_it(
     report = (project.path / "status" / "roadmap-report.html").read_text(encoding="utf-8")
     assert "passed: culprit: A3" in report
     assert not list(project.path.parent.glob(f"{project.path.name}.roadmap-worktrees/*bisect*"))
+
+
+def test_the_backstop_of_a_task_with_checks_allows_every_round() -> None:
+    from pytest_roadmap.items import task_backstop
+    from pytest_roadmap.settings import Settings
+
+    settings = Settings(task_timeout=100.0, retries=0, limit_wait=0.0, check_attempts=3)
+    assert task_backstop(settings) == 100.0 + 60.0
+    # 3 rounds of the agent, 2 checks run before and after each round
+    assert task_backstop(settings, checks=2) == 3 * 100.0 + 2 * 4 * 100.0 + 60.0
