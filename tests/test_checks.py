@@ -496,3 +496,23 @@ def test_the_backstop_of_a_task_with_checks_allows_every_round() -> None:
     assert task_backstop(settings) == 100.0 + 60.0
     # 3 rounds of the agent, 2 checks run before and after each round
     assert task_backstop(settings, checks=2) == 3 * 100.0 + 2 * 4 * 100.0 + 60.0
+
+
+def test_in_the_shared_tree_the_repair_agent_is_told_the_suspects(project: Project) -> None:
+    project.roadmap(FOUR)
+    gate = "! grep -l bad a1.txt a2.txt a3.txt a4.txt"
+    plan = {
+        "A1": ["--write", "a1.txt"],
+        "A2": ["--write", "a2.txt"],
+        "A3": ["--write", "a3.txt=bad"],
+        "A4": ["--write", "a4.txt"],
+        "fix1": ["--write", "a3.txt=good"],
+    }
+    xml = project.path.parent / "suspects.xml"
+    result = project.run(
+        "--roadmap-gate", gate, "--roadmap-no-commit", f"--junitxml={xml}", plan=plan
+    )
+    result.assert_outcomes(passed=5, skipped=1)
+    [fix] = [r for r in project.records("start") if r["task"] == "fix1"]
+    assert "Suspects: A3: the failing output names files these tasks changed" in fix["prompt"]
+    assert "suspects: A3" in prop(properties(xml, "gate"), "note")

@@ -46,6 +46,9 @@ from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.settings import Settings
 from pytest_roadmap.steps.gate import NPM_GATES
 from pytest_roadmap.steps.gate import default_gates
+from pytest_roadmap.workspace.changed import Stamps
+from pytest_roadmap.workspace.changed import changed_since
+from pytest_roadmap.workspace.changed import stamps
 
 __all__ = [
     "TaskChecks",
@@ -201,6 +204,8 @@ class TaskChecks:
         self.originals: dict[str, tuple[bytes, str]] = {}
         #: check files that did not exist before the agent
         self.missing: list[str] = []
+        #: the shared tree's changed files before the agent (workspace/changed.py)
+        self.stamps: Stamps | None = None
 
     # -- running ---------------------------------------------------------------------------
 
@@ -212,8 +217,16 @@ class TaskChecks:
         segments.record(self.item, "check", start, time.time(), f"{when}: `{command}` {how}")
         return result
 
+    def changed(self) -> list[str] | None:
+        """In the shared tree: the files changed while the task ran (None elsewhere)."""
+        if self.stamps is None:
+            return None
+        return changed_since(self.stamps, self.cwd)
+
     def before(self) -> None:
         """Fingerprint the check files, then run every check once and keep the results."""
+        if self.settings.isolation == "shared" and not self.settings.dry_run:
+            self.stamps = stamps(self.cwd)
         if not self.settings.task_may_edit_checks:
             for name in self.named:
                 path = self.cwd / name

@@ -2,9 +2,10 @@
 gate's failing command fail, found by bisection, and its own session continued on the
 merged tree with the failure before any repair agent starts.
 
-A task that passes with a session notes it in the log directory (one small file per task),
-so that the gate, maybe on another xdist worker, can continue it. The other tasks'
-sessions are never sent the failure.
+A task that passes notes its session (worktree isolation), or the files it changed (the
+shared tree, for the repair agent's suspects), in pytest's cache directory, one small file
+per task, for its group's gate on whichever xdist worker. The other tasks' sessions are
+never sent the failure.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pytest
 
 from pytest_roadmap import segments
 from pytest_roadmap.agents.attempts import Attempts
@@ -27,8 +30,8 @@ from pytest_roadmap.model.plan import local_id
 from pytest_roadmap.model.plan import log_name
 from pytest_roadmap.model.plan import log_prefix
 from pytest_roadmap.model.roadmap import Task
+from pytest_roadmap.paths import atomic_write
 from pytest_roadmap.paths import shown
-from pytest_roadmap.settings import Settings
 from pytest_roadmap.workspace import worktree
 from pytest_roadmap.workspace.bisect import Merge
 from pytest_roadmap.workspace.bisect import first_failing
@@ -38,7 +41,9 @@ from pytest_roadmap.workspace.git import run_git
 if TYPE_CHECKING:
     from pytest_roadmap.steps.gate import GateRun
 
-__all__ = ["note_session", "send_back"]
+__all__ = ["note_task", "send_back", "suspects", "suspects_text"]
+
+NOTES_DIR = "roadmap-task-notes"
 
 CULPRIT_TEMPLATE = """\
 Continue Phase {phase_number}, Group {group_id}, Task {task_id}: {task_title}
@@ -58,26 +63,63 @@ changed.
 """
 
 
-def _session_file(settings: Settings, step: Step, task: Task) -> Path:
-    return settings.log_dir / f"{log_prefix(step.phase, step.group)}_{task.id}.session.json"
-
-
-def note_session(settings: Settings, step: Step, session_id: str | None) -> None:
-    """After a task passed with worktree isolation: keep its session for its group's gate."""
-    if settings.isolation != "worktree" or not session_id or step.task is None:
-        return
-    path = _session_file(settings, step, step.task)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"session_id": session_id}), encoding="utf-8")
-
-
-def _session_of(settings: Settings, step: Step, task: Task) -> str | None:
-    try:
-        data = json.loads(_session_file(settings, step, task).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+def _note_file(config: pytest.Config, step: Step, task: Task) -> Path | None:
+    """The task's note in pytest's cache directory (None without the cache plugin)."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
         return None
-    session = data.get("session_id") if isinstance(data, dict) else None
+    name = f"{log_prefix(step.phase, step.group)}_{task.id}.json"
+    return Path(cache.mkdir(NOTES_DIR)) / name
+
+
+def note_task(
+    config: pytest.Config, step: Step, session_id: str | None, files: list[str] | None
+) -> None:
+    """After a task passed: keep its session (worktree isolation) or the files it changed
+    (the shared tree) for its group's gate."""
+    path = _note_file(config, step, step.task) if step.task is not None else None
+    if path is not None and (session_id or files):
+        atomic_write(path, json.dumps({"session_id": session_id, "files": files}))
+
+
+def _note_of(config: pytest.Config, step: Step, task: Task) -> dict[str, object]:
+    path = _note_file(config, step, task)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path else {}
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _session_of(config: pytest.Config, step: Step, task: Task) -> str | None:
+    session = _note_of(config, step, task).get("session_id")
     return session if isinstance(session, str) and session else None
+
+
+def suspects(gate: GateRun, failed: CommandResult) -> list[str]:
+    """In the shared tree: the tasks whose changed files the failing output names."""
+    step = gate.step
+    assert step.group is not None
+    named = []
+    for task in step.group.tasks:
+        files = _note_of(gate.config, step, task).get("files")
+        if isinstance(files, list) and any(
+            isinstance(f, str) and f and f in failed.tail for f in files
+        ):
+            named.append(task.id)
+    return named
+
+
+def suspects_text(gate: GateRun, failed: CommandResult) -> str:
+    """What a repair agent is told about the suspects (noted in the gate's facts too)."""
+    names = suspects(gate, failed)
+    if not names:
+        return ""
+    gate.facts.notes.append(f"suspects: {', '.join(names)}")
+    return (
+        f"\nSuspects: {', '.join(names)}: the failing output names files these tasks "
+        "changed; look at their work first.\n"
+    )
 
 
 def _merges(gate: GateRun) -> list[tuple[Task, Merge]]:
@@ -136,7 +178,7 @@ def send_back(
         f"gate failed: `{failed.command}` first fails after merging {culprit.id}"
     )
     settings, step = gate.settings, gate.step
-    session = _session_of(settings, step, culprit)
+    session = _session_of(gate.config, step, culprit)
     now: CommandResult | None = failed
     while now is not None and session and gate.repairs < settings.fix_attempts:
         gate.repairs += 1

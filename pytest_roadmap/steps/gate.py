@@ -156,7 +156,8 @@ class GateRun(StepRun):
         }
         why = f"gate: '{failed.command}' {self.how(failed)}"
         title = f"Repair the gate of Group {self.step.group.id}"
-        self.start_fixer(title, why, render(REPAIR_TEMPLATE, values))
+        prompt = render(REPAIR_TEMPLATE, values) + culprit.suspects_text(self, failed)
+        self.start_fixer(title, why, prompt)
 
     def merge(self, commands: list[str]) -> None:
         """Merge the task branches; conflicts go to repair agents first."""

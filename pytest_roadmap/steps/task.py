@@ -150,8 +150,8 @@ class TaskRun(StepRun):
                 failure.reason, failure_details(log, settings.project_dir, result.tail)
             )
         if workspace is not None:
-            culprit.note_session(settings, step, result.session_id)
             self.commit(workspace)
+        culprit.note_task(self.config, step, result.session_id, proof.changed())
 
     def attempts(self, command: AgentCommand, log: Path) -> tuple[AgentResult, AgentFailure | None]:
         """Run the agent through retries and usage-limit waits (see agents/attempts.py).
