@@ -516,3 +516,28 @@ def test_in_the_shared_tree_the_repair_agent_is_told_the_suspects(project: Proje
     [fix] = [r for r in project.records("start") if r["task"] == "fix1"]
     assert "Suspects: A3: the failing output names files these tasks changed" in fix["prompt"]
     assert "suspects: A3" in prop(properties(xml, "gate"), "note")
+
+
+def test_no_culprit_when_the_gate_fails_before_the_merges_too(project: Project) -> None:
+    project.roadmap(FOUR)
+    xml = project.path.parent / "no-culprit.xml"
+    result = project.run(
+        "--roadmap-isolation",
+        "worktree",
+        "--roadmap-gate",
+        "false",
+        "--roadmap-fix-attempts",
+        "0",
+        "-o",
+        "roadmap_task_gate=none",
+        f"--junitxml={xml}",
+        agent=agent(project),
+        plan={task: ["--write", f"{task.lower()}.txt"] for task in ("A1", "A2", "A3", "A4")},
+    )
+    result.assert_outcomes(passed=4, failed=1, skipped=1)
+    props = properties(xml, "gate")
+    assert prop(props, "culprit") == []
+    assert "bisect: 1 run(s) of 'false' over 4 merges: it fails before the merges too" in prop(
+        props, "note"
+    )
+    assert [r for r in project.records("start") if r["resume"]] == []

@@ -159,8 +159,9 @@ def find_culprit(gate: GateRun, failed: CommandResult, log: Path) -> Task | None
     except WorkspaceError as exc:
         gate.facts.warnings.append(f"could not find the culprit: {exc.reason}")
         return None
+    before = "" if merge is not None else ": it fails before the merges too"
     gate.facts.notes.append(
-        f"bisect: {runs} run(s) of '{failed.command}' over {len(merges)} merges"
+        f"bisect: {runs} run(s) of '{failed.command}' over {len(merges)} merges{before}"
     )
     return next((task for task, m in merges if merge is not None and m == merge), None)
 
