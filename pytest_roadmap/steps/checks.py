@@ -114,6 +114,14 @@ def task_gate(settings: Settings) -> tuple[str, ...]:
     return default_gates(settings.project_dir).commands
 
 
+def _gate_may_repair(settings: Settings) -> bool:
+    """In the shared tree: the group's gate has commands and may start a repair agent (who
+    is then told the suspects); only then does a task note the files it changed."""
+    if settings.isolation != "shared" or settings.no_gates or not settings.fix_attempts:
+        return False
+    return bool(settings.gates or default_gates(settings.project_dir).commands)
+
+
 def task_check_count(settings: Settings, step: Step) -> int:
     """How many check commands the task of ``step`` has (cheap: nothing is run)."""
     if step.task is None:
@@ -225,7 +233,7 @@ class TaskChecks:
 
     def before(self) -> None:
         """Fingerprint the check files, then run every check once and keep the results."""
-        if self.settings.isolation == "shared" and not self.settings.dry_run:
+        if _gate_may_repair(self.settings):
             self.stamps = stamps(self.cwd)
         if not self.settings.task_may_edit_checks:
             for name in self.named:

@@ -210,11 +210,5 @@ def _continue(gate: GateRun, task: Task, session: str, failed: CommandResult) ->
     outcome = agent_failure.reason if agent_failure else "ok"
     why = f"gate: '{failed.command}' {gate.how(failed)}: sent to {task.id}'s session"
     segments.record(gate.item, "repair", started, time.time(), f"{task.id} ({why}): {outcome}")
-    gate.facts.repairs.append(
-        RepairFacts(
-            why=why,
-            log=shown(log, settings.project_dir),
-            outcome=outcome,
-            cost_usd=round(attempts.cost, 6) if attempts.cost else None,
-        )
-    )
+    cost = round(attempts.cost, 6) if attempts.cost else None
+    gate.facts.repairs.append(RepairFacts(why, shown(log, settings.project_dir), outcome, cost))
