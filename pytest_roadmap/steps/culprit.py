@@ -78,8 +78,9 @@ def note_task(
     """After a task passed: keep its session (worktree isolation) or the files it changed
     (the shared tree) for its group's gate."""
     path = _note_file(config, step, step.task) if step.task is not None else None
-    if path is not None and (session_id or files):
-        atomic_write(path, json.dumps({"session_id": session_id, "files": files}))
+    if path is not None:  # always: an earlier run's note must not outlive this run's task
+        note = json.dumps({"session_id": session_id, "files": files})
+        atomic_write(path, note, durable=False)
 
 
 def _note_of(config: pytest.Config, step: Step, task: Task) -> dict[str, object]:
