@@ -98,7 +98,7 @@ def test_a_limit_too_far_away_stops_the_run_and_a_later_run_resumes(
         r"\(in (59m|1h 00m)\); --roadmap-limit-wait is 0; resume after the reset with: pytest ",
         run.stdout,
     ), run.describe()
-    assert run.elapsed < 60, run.describe()  # seconds of work, not the hour
+    assert run.elapsed < 1200, run.describe()  # it did not wait for the reset, an hour away
     assert sorted(status_lines(path, "interrupted_tasks.txt")) == ["PHASE_1:A:A1", "PHASE_1:A:A2"]
     assert "B1" not in requests_by_prompt(messages_api)
     assert status_lines(path, "completed_tasks.txt") == []
