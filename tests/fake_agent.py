@@ -28,6 +28,9 @@ then does what its flags say, in this order:
                                   no event) or text ("You've hit your limit · resets 1:05pm
                                   (UTC)", no event)
   --limit-warning EPOCH           first a rate_limit_event "allowed_warning" resetting at EPOCH
+  --utilization F                 first a rate_limit_event "allowed" (or "allowed_warning" from
+                                  0.9) with the 5-hour window's utilization F (0.95 is 95 %)
+  --utilization-reset EPOCH       the reset that event announces (default: none said)
   --allocate MB                   hold MB megabytes of touched memory (with --sleep: meanwhile)
   --sleep S                       sleep S seconds
   --tick S                        while sleeping: print a stream-json line every S seconds
@@ -90,6 +93,8 @@ OPTIONS: dict[str, Any] = {
     "limit-reset": str,
     "limit-form": str,
     "limit-warning": float,
+    "utilization": float,
+    "utilization-reset": float,
     "allocate": int,
     "tick": float,
     "meet": str,
@@ -249,6 +254,18 @@ def usage_limit(args: argparse.Namespace, started: float) -> None:
     )
 
 
+def emit_utilization(used: float, reset: float | None) -> None:
+    """Claude Code 2.1.328's rate_limit_event with the 5-hour window's utilization."""
+    window: dict[str, Any] = {
+        "status": "allowed_warning" if used >= 0.9 else "allowed",
+        "utilization": used,
+    }
+    if reset:
+        window["resetsAt"] = int(reset)
+    info = {**window, "rateLimitType": "five_hour", "unifiedWindows": {"five_hour": window}}
+    emit({"type": "rate_limit_event", "rate_limit_info": info, "session_id": session_id()})
+
+
 def sleep(args: argparse.Namespace) -> None:
     """Sleep --sleep seconds; with --tick, print a line now and then meanwhile."""
     if not args.tick:
@@ -380,6 +397,8 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
         emit(
             {"type": "rate_limit_event", "rate_limit_info": {**info, "rateLimitType": "five_hour"}}
         )
+    if args.utilization is not None:
+        emit_utilization(args.utilization, args.utilization_reset)
     if args.limit_until and time.time() < args.limit_until:
         usage_limit(args, started)
         return 1

@@ -37,6 +37,7 @@ from pytest_roadmap.agents.stream import AgentResult
 from pytest_roadmap.context import is_worker
 from pytest_roadmap.context import run_key
 from pytest_roadmap.model.plan import Step
+from pytest_roadmap.model.usage import WindowUsage
 from pytest_roadmap.paths import shown
 
 __all__ = ["LIMIT_REASON", "Attempts", "continue_prompt"]
@@ -90,6 +91,7 @@ class Attempts:
                 settings.task_timeout,
                 idle_timeout=settings.idle_timeout,
                 on_limit_warning=self._warn,
+                on_usage=self._usage,
             )
             self.cost += result.cost_usd or 0.0
             self.peak_rss = max(self.peak_rss, result.peak_rss or 0)
@@ -186,3 +188,7 @@ class Attempts:
             self.item.config,
             {channel.KEY: "limit_warning", "kind": warning.kind, "resets_at": warning.resets_at},
         )
+
+    def _usage(self, windows: tuple[WindowUsage, ...]) -> None:
+        message = {"windows": [window.as_dict() for window in windows]}
+        channel.tell(self.item.config, {channel.KEY: "usage", **message})

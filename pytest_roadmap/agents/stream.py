@@ -20,6 +20,8 @@ from typing import Any
 
 from pytest_roadmap.agents import limits
 from pytest_roadmap.agents.limits import UsageLimit
+from pytest_roadmap.model import usage
+from pytest_roadmap.model.usage import WindowUsage
 from pytest_roadmap.settings import name
 from pytest_roadmap.text import one_line
 
@@ -88,6 +90,8 @@ class AgentResult:
     limit_event: UsageLimit | None = None
     #: the highest resident memory of the agent's process tree, in bytes (sampled)
     peak_rss: int | None = None
+    #: the last utilization reported for each window of the account's allowance
+    usage: tuple[WindowUsage, ...] = ()
 
     @property
     def cost_usd(self) -> float | None:
@@ -340,6 +344,9 @@ class StreamState:
         #: the usage limit reached, and the first warning that it is close
         self.limit: UsageLimit | None = None
         self.limit_warning: UsageLimit | None = None
+        #: the last utilization of each window, and how many events reported one
+        self.usage: dict[str, WindowUsage] = {}
+        self.usage_reports = 0
 
     @property
     def refused(self) -> bool:
@@ -370,6 +377,10 @@ class StreamState:
             self.refusals = self.refusals + 1 if status in REFUSED_STATUS else 0
 
     def _rate_limit(self, event: Mapping[str, Any]) -> None:
+        windows = usage.from_event(event)
+        if windows:
+            self.usage.update((window.kind, window) for window in windows)
+            self.usage_reports += 1
         found = limits.from_rate_limit_event(event)
         if found is None:
             return
@@ -396,6 +407,7 @@ class StreamState:
             api_errors=tuple(self.api_errors),
             init_session_id=self.init_session_id,
             limit_event=self.limit,
+            usage=tuple(self.usage.values()),
             **fields,
         )
 

@@ -19,6 +19,7 @@ from pytest_roadmap.agents.limits import UsageLimit
 from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.control.notify import Notifier
 from pytest_roadmap.control.notify import notify
+from pytest_roadmap.control.reserve import UsageReserve
 from pytest_roadmap.control.state import StatusFiles
 from pytest_roadmap.control.status_md import TaskLine
 from pytest_roadmap.control.status_md import cost_and_turns
@@ -98,6 +99,7 @@ class RoadmapController:
         self.notifier: Notifier | None = None
         self.group_failed: set[int] = set()  # ordinals of groups announced as failed
         self.limit_stopped: list[str] = []  # PHASE_1:A:A1 of tasks a usage limit stopped
+        self.reserve = UsageReserve(config, run, self._line, self._notify, self._stop_for_limit)
 
     # -- hooks ---------------------------------------------------------------
 
@@ -125,6 +127,13 @@ class RoadmapController:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             return report.outcome, "", report.outcome.upper()
         return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        """Serial runs: a task waits while the usage reserve holds new tasks."""
+        step = self.run.steps.get(local_id_of(item.nodeid))
+        if step is not None and step.kind == "task" and not self.progress.skip_reason(step):
+            self.reserve.wait_before_task()
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         step = self.run.steps.get(local_id_of(nodeid))
@@ -164,7 +173,8 @@ class RoadmapController:
             self._guarded(lambda: self.status.write_interrupted(self.limit_stopped))
         self.started.clear()
         self._write_progress(flush=True)
-        if self.state_error and self.session is not None and exitstatus == pytest.ExitCode.OK:
+        stopped = self.state_error or self.reserve.stopped
+        if stopped and self.session is not None and exitstatus == pytest.ExitCode.OK:
             self.session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.writes:
             self._notify("run_finished", self._finished_message(exitstatus))
@@ -392,6 +402,10 @@ class RoadmapController:
             self._limit_over(step)
         elif kind == "limit_warning":
             self._limit_close(_usage_limit(message))
+        elif kind == "usage":
+            self.reserve.on_usage(message)
+        elif kind == "wake":
+            self.reserve.check(time.time())
 
     def _limit_met(self, step: Step, message: Mapping[str, Any]) -> None:
         limit = _usage_limit(message)

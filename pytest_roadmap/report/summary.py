@@ -15,6 +15,7 @@ from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import Outcome
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import local_id_of
+from pytest_roadmap.model.usage import usage_text
 from pytest_roadmap.settings import resume_command
 from pytest_roadmap.text import WIDTH
 from pytest_roadmap.text import dollars
@@ -278,6 +279,7 @@ class RunSummary:
             out += summary_rows(results)
             out += skipped_lines(results, not_selected)
             out += limit_lines(results)
+            out += [text] if (text := usage_text(self.run.usage.values())) else []
         out.append(f"run total: {totals.text()}")
         if any(r.unfinished for r in results) and not self.run.settings.dry_run:
             args = self.config.invocation_params.args

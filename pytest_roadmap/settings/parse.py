@@ -160,3 +160,16 @@ def report(value: object, where: str) -> Path | None:
     """A path, or None for 'none'."""
     answer = str(value).strip()
     return None if answer.lower() == "none" else Path(answer)
+
+
+def percent(value: object, where: str) -> float:
+    """A percentage from 0 up to (not including) 100; a trailing '%' is allowed."""
+    try:
+        number = float(str(value).strip().removesuffix("%"))
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < 100:
+        raise pytest.UsageError(
+            f"invalid percentage {value!r} from {where}: give a number from 0 to 99"
+        )
+    return number

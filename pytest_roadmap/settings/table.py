@@ -294,6 +294,15 @@ class Settings:
         parse.text,
         cli=None,
     )
+    # issue 25
+    usage_reserve: float = setting(
+        "keep this percentage of the subscription's allowance: while a window's last reported "
+        "use is at or above 100 minus it, no new task starts until that window resets; 0: off",
+        parse.percent,
+        0.0,
+        env="ROADMAP_USAGE_RESERVE",
+        metavar="PERCENT",
+    )
 
     @property
     def commit(self) -> bool:
