@@ -31,6 +31,7 @@ then does what its flags say, in this order:
   --utilization F                 first a rate_limit_event "allowed" (or "allowed_warning" from
                                   0.9) with the 5-hour window's utilization F (0.95 is 95 %)
   --utilization-reset EPOCH       the reset that event announces (default: none said)
+  --model NAME                    with --stream-json: the model its system/init event names
   --allocate MB                   hold MB megabytes of touched memory (with --sleep: meanwhile)
   --sleep S                       sleep S seconds
   --tick S                        while sleeping: print a stream-json line every S seconds
@@ -94,6 +95,7 @@ OPTIONS: dict[str, Any] = {
     "limit-form": str,
     "limit-warning": float,
     "utilization": float,
+    "model": str,
     "utilization-reset": float,
     "allocate": int,
     "tick": float,
@@ -206,7 +208,8 @@ def result_event(args: argparse.Namespace, started: float, **fields: Any) -> dic
 
 def emit_init(args: argparse.Namespace) -> None:
     if args.stream_json or args.not_logged_in or args.limit_until:
-        emit({"type": "system", "subtype": "init", "session_id": session_id(), "cwd": os.getcwd()})
+        init = {"type": "system", "subtype": "init", "session_id": session_id(), "cwd": os.getcwd()}
+        emit({**init, "model": args.model} if args.model else init)
     for status in args.api_retry:
         emit({"type": "system", "subtype": "api_retry", "error_status": status, "attempt": 1})
 

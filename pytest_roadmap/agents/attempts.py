@@ -150,7 +150,13 @@ class Attempts:
             return command
         prompt = continue_prompt(self.item.config, self.step, reason)
         return command_for(
-            self.item.config, self.step, prompt, self.log, resume=session, cwd=command.cwd
+            self.item.config,
+            self.step,
+            prompt,
+            self.log,
+            resume=session,
+            cwd=command.cwd,
+            model=command.model,
         )
 
     def _wait(self, until: float, limit: UsageLimit, result: AgentResult) -> None:

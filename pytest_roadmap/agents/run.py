@@ -67,6 +67,8 @@ class AgentCommand:
     reads_stream_json: bool
     #: with ``reads_stream_json``: for agents whose JSON lines are not Claude Code's
     translate_event: EventTranslator | None = None
+    #: the model chosen for the agent (see agents/models.py); None: the agent's default
+    model: str | None = None
 
 
 def child_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:

@@ -92,6 +92,16 @@ class AgentResult:
     peak_rss: int | None = None
     #: the last utilization reported for each window of the account's allowance
     usage: tuple[WindowUsage, ...] = ()
+    #: the model the ``system``/``init`` event names
+    init_model: str | None = None
+
+    @property
+    def model(self) -> str | None:
+        """The model the agent used: its ``init`` event's, else the last of the result's
+        ``modelUsage``."""
+        used = self._result_field("modelUsage")
+        named = [key for key in used if isinstance(key, str)] if isinstance(used, dict) else []
+        return self.init_model or (named[-1] if named else None)
 
     @property
     def cost_usd(self) -> float | None:
@@ -336,6 +346,7 @@ class StreamState:
     def __init__(self) -> None:
         self.result_event: Mapping[str, Any] | None = None
         self.init_session_id: str | None = None
+        self.init_model: str | None = None
         self.last_activity = ""
         self.turns = 0
         self.api_errors: list[int] = []
@@ -371,6 +382,8 @@ class StreamState:
         session = event.get("session_id")
         if subtype == "init" and self.init_session_id is None and isinstance(session, str):
             self.init_session_id = session
+        if subtype == "init" and isinstance(event.get("model"), str):
+            self.init_model = event["model"]
         status = event.get("error_status")
         if subtype == "api_retry" and isinstance(status, int) and not isinstance(status, bool):
             self.api_errors.append(status)
@@ -408,6 +421,7 @@ class StreamState:
             init_session_id=self.init_session_id,
             limit_event=self.limit,
             usage=tuple(self.usage.values()),
+            init_model=self.init_model,
             **fields,
         )
 

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from pytest_roadmap.agents import models
 from pytest_roadmap.agents import presets
 from pytest_roadmap.agents.claude import claude_argv
 from pytest_roadmap.control import envfile
@@ -38,6 +39,7 @@ def check(config: pytest.Config, settings: Settings) -> None:
     collect_only = bool(config.getoption("collectonly"))
     if not (settings.dry_run or collect_only or presets.hooked(config)):
         _check_agent(settings)
+    models.check(settings)
     if shutil.which("git") is None:
         raise pytest.UsageError("git not found: install git and make sure it is on PATH")
     repo = git.open_repo(settings.project_dir)

@@ -303,6 +303,25 @@ class Settings:
         env="ROADMAP_USAGE_RESERVE",
         metavar="PERCENT",
     )
+    model: str | None = setting(
+        "the model of every task that names none (nor its group): Claude Code's --model "
+        "(haiku, sonnet, opus or a model id), Codex's -m, the command preset's {model}",
+        parse.text,
+        metavar="MODEL",
+    )
+    model_escalation: tuple[str, ...] = setting(
+        "models a task moves up through, one line each (e.g. sonnet, then opus): after a "
+        "failed run the task runs on the next",
+        parse.lines,
+        (),
+        ini="linelist",
+        cli=None,
+    )
+    repair_model: str | None = setting(
+        "the model of the repair agents of a failing gate (default: as the group's tasks)",
+        parse.text,
+        metavar="MODEL",
+    )
 
     @property
     def commit(self) -> bool:
