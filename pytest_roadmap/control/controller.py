@@ -16,6 +16,7 @@ import pytest
 
 from pytest_roadmap.agents import limits
 from pytest_roadmap.agents.limits import UsageLimit
+from pytest_roadmap.channel import worker_count
 from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.control.notify import Notifier
 from pytest_roadmap.control.notify import notify
@@ -25,6 +26,7 @@ from pytest_roadmap.control.status_md import TaskLine
 from pytest_roadmap.control.status_md import cost_and_turns
 from pytest_roadmap.control.status_md import status_markdown
 from pytest_roadmap.control.writable import write_error
+from pytest_roadmap.model.estimate import run_estimate
 from pytest_roadmap.model.facts import StepFacts
 from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import DONE_IN_ROADMAP
@@ -264,6 +266,10 @@ class RoadmapController:
         self.progress.selected = tuple(order.dispatch_order(selected, estimates, mode))
         if self.run.settings.dry_run or self.config.getoption("collectonly"):
             self._show_order(estimates, mode)
+        if self.run.settings.dry_run:
+            tasks = [s for s in selected if s.kind == "task" and not self.progress.static_skip(s)]
+            for line in run_estimate(tasks, self.records.get, worker_count(self.config)):
+                self._line(line)
         if self.distributed and self.session is not None:
             self.session.testscollected = len(self.nodeids)  # not counting the dispatch pad
 
