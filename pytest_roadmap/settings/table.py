@@ -317,6 +317,13 @@ class Settings:
         ini="linelist",
         cli=None,
     )
+    gate_jobs: int = setting(
+        "gate commands run at the same time ('auto': one per CPU); a gate command line '---' "
+        "is an order barrier: the commands before it finish first",
+        parse.jobs,
+        1,
+        metavar="N|auto",
+    )
     repair_model: str | None = setting(
         "the model of the repair agents of a failing gate (default: as the group's tasks)",
         parse.text,
