@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WINDOW_NAMES", "WindowUsage", "from_event", "usage_text", "window_name"]
+__all__ = [
+    "WINDOW_NAMES",
+    "WindowUsage",
+    "epoch_seconds",
+    "from_event",
+    "usage_text",
+    "window_name",
+]
 
 #: rateLimitType values as people say them
 WINDOW_NAMES = {
@@ -58,7 +65,7 @@ class WindowUsage:
         kind, used = data.get("kind"), _fraction(data.get("utilization"))
         if not isinstance(kind, str) or not kind or used is None:
             return None
-        return cls(kind, used, _epoch(data.get("resets_at")))
+        return cls(kind, used, epoch_seconds(data.get("resets_at")))
 
 
 def window_name(kind: str) -> str:
@@ -81,13 +88,13 @@ def from_event(event: Mapping[str, Any]) -> list[WindowUsage]:
     kind = info.get("rateLimitType")
     used = _fraction(info.get("utilization"))
     if isinstance(kind, str) and kind and used is not None:
-        found[kind] = WindowUsage(kind, used, _epoch(info.get("resetsAt")))
+        found[kind] = WindowUsage(kind, used, epoch_seconds(info.get("resetsAt")))
     windows = info.get("unifiedWindows")
     for name, window in windows.items() if isinstance(windows, Mapping) else ():
         used = _fraction(window.get("utilization")) if isinstance(window, Mapping) else None
         if isinstance(name, str) and name and used is not None:
             assert isinstance(window, Mapping)
-            found[name] = WindowUsage(name, used, _epoch(window.get("resetsAt")))
+            found[name] = WindowUsage(name, used, epoch_seconds(window.get("resetsAt")))
     return list(found.values())
 
 
@@ -106,7 +113,8 @@ def _fraction(value: Any) -> float | None:
     return number
 
 
-def _epoch(value: Any) -> float | None:
+def epoch_seconds(value: Any) -> float | None:
+    """Epoch seconds from seconds or milliseconds (a number or its text); None otherwise."""
     if isinstance(value, str):
         try:
             value = float(value)
