@@ -227,13 +227,13 @@ class Settings:
     notify: tuple[str, ...] = setting(
         "command lines run on each run event (group passed/failed, phase committed, usage "
         "limit wait, run stopped/finished) with ROADMAP_EVENT and ROADMAP_MESSAGE in their "
-        "environment",
+        "environment, or Apprise URLs (ntfy://topic, json://host/path...) the event is sent to",
         parse.lines,
         (),
         ini="linelist",
         cli="append",
         metavar="CMD",
-        cli_help="a command line run on each run event; repeat for several",
+        cli_help="a command line run on each run event, or an Apprise URL; repeat for several",
     )
     notify_timeout: float = setting(
         "seconds a notify command may take before it is ended",
