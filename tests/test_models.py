@@ -164,10 +164,31 @@ def test_repair_agents_use_the_repair_model(project: Project) -> None:
     assert models == [("A1", ""), ("fix1", "opus")]
 
 
-def test_a_failed_task_runs_on_the_next_model_of_the_escalation(project: Project) -> None:
-    project.roadmap("# E\n\n## Phase 1: P\n\n### Group A: G\n- **A1: One** - one\n  Model: haiku\n")
-    project.pytester.makeini("[pytest]\nroadmap_model_escalation =\n    sonnet\n    opus\n")
+ESCALATION = "# E\n\n## Phase 1: P\n\n### Group A: G\n- **A1: One** - one\n  Model: haiku\n"
+LADDER = "[pytest]\nroadmap_model_escalation =\n    sonnet\n    opus\n"
+
+
+def test_a_failed_round_continues_its_session_on_the_next_model(project: Project) -> None:
+    project.roadmap(ESCALATION)
+    project.pytester.makeini(LADDER)
+    counter = project.path.parent / f"{project.path.name}-counter"
+    xml = project.path.parent / f"{project.path.name}-junit.xml"
     agent = project.agent("--stream-json", "--model", "{model}")
+    fail_once = ["--fail-first", "1", "--counter", str(counter)]
+    result = project.run(f"--junitxml={xml}", agent=agent, plan={"A1": fail_once}, timeout=TIMEOUT)
+    assert result.ret == 0, result.stdout.str()
+    first, second = project.records("start")
+    assert model_arg(list(first["argv"])) == "haiku"
+    assert model_arg(list(second["argv"])) == "sonnet"
+    assert "now on sonnet" in str(second["prompt"])  # the session continued, not a new prompt
+    assert junit_props(xml, "A1")["model"] == "sonnet"
+
+
+def test_a_task_that_failed_a_run_runs_on_the_next_model_next_time(project: Project) -> None:
+    """Without a session to continue (no stream-json here), the next run moves up."""
+    project.roadmap(ESCALATION)
+    project.pytester.makeini(LADDER)
+    agent = project.agent("--model", "{model}")
     for _ in range(3):
         result = project.run(agent=agent, plan={"A1": ["--exit", "1"]}, timeout=TIMEOUT)
         assert result.ret == 1, result.stdout.str()

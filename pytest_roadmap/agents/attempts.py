@@ -24,6 +24,7 @@ import pytest
 from pytest_roadmap import channel
 from pytest_roadmap import segments
 from pytest_roadmap.agents import limits
+from pytest_roadmap.agents import models
 from pytest_roadmap.agents import stagger
 from pytest_roadmap.agents.limits import UsageLimit
 from pytest_roadmap.agents.presets import command_for
@@ -70,6 +71,8 @@ class Attempts:
     peak_rss: int = 0  # bytes: the largest process tree of any attempt
     #: the failure reason of each retry, in order
     retry_reasons: list[str] = field(default_factory=list)
+    #: the model of the last attempt (None: the agent's default)
+    model: str | None = None
 
     def run(self, command: AgentCommand) -> tuple[AgentResult, AgentFailure | None]:
         """Run ``command``, then as many later attempts as it takes."""
@@ -85,6 +88,7 @@ class Attempts:
                     now = time.time()
                     segments.record(self.item, "stagger_wait", now - waited, now)
             started = time.time()
+            self.model = command.model
             result = run_agent(
                 command,
                 self.log,
@@ -118,8 +122,14 @@ class Attempts:
                 after_wait = True
                 continue
             after_wait = False
-            if failure is None or failure.systemic or not result.transient:
+            if failure is None or failure.systemic:
                 return result, failure
+            if not result.transient:
+                escalated = self._escalated(command, result, failure.reason)
+                if escalated is None:
+                    return result, failure
+                command = escalated
+                continue
             if self.retried >= self.retries:
                 return result, failure
             self.retried += 1
@@ -157,6 +167,26 @@ class Attempts:
             resume=session,
             cwd=command.cwd,
             model=command.model,
+        )
+
+    def _escalated(
+        self, command: AgentCommand, result: AgentResult, reason: str
+    ) -> AgentCommand | None:
+        """After a failed round: its session continued on the next model of the escalation
+        setting's list; None when there is none (or no session to continue)."""
+        settings = self.item.config.stash[run_key].settings
+        model = models.next_round(settings, self.step, command.model)
+        if model is None or not result.session_id:
+            return None
+        prompt = continue_prompt(self.item.config, self.step, f"{reason} (now on {model})")
+        return command_for(
+            self.item.config,
+            self.step,
+            prompt,
+            self.log,
+            resume=result.session_id,
+            cwd=command.cwd,
+            model=model,
         )
 
     def _wait(self, until: float, limit: UsageLimit, result: AgentResult) -> None:

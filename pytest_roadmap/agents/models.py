@@ -31,7 +31,7 @@ from pytest_roadmap.model.roadmap import Phase
 from pytest_roadmap.settings import Settings
 from pytest_roadmap.settings import name
 
-__all__ = ["MODEL_PLACEHOLDER", "check", "model_for", "round_model", "with_model"]
+__all__ = ["MODEL_PLACEHOLDER", "check", "model_for", "next_round", "round_model", "with_model"]
 
 MODEL_PLACEHOLDER = "{model}"
 
@@ -68,6 +68,16 @@ def with_model(command: AgentCommand, agent: str, model: str | None) -> AgentCom
         at = argv.index("exec") + 1
         argv = (*argv[:at], "-m", model, *argv[at:])
     return dataclasses.replace(command, argv=argv, model=model)
+
+
+def next_round(settings: Settings, step: Step, current: str | None) -> str | None:
+    """The model a task continues on after a failed round on ``current``: the next of the
+    escalation setting's list; None at its top, without a list, or for a repair agent."""
+    assert step.task is not None
+    if not settings.model_escalation or TASK_ID_RE.fullmatch(step.task.id) is None:
+        return None
+    model = escalated(model_for(settings, step), settings.model_escalation, current)
+    return None if model == current else model
 
 
 def check(settings: Settings) -> None:

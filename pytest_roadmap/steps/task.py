@@ -167,7 +167,7 @@ class TaskRun(StepRun):
         agent.session_id = result.session_id
         agent.result = (result.result_text or "")[:RESULT_TEXT_LIMIT] or None
         agent.cost_usd = round(attempts.cost, 6) if attempts.cost else None
-        agent.model, agent.chosen_model = result.model or command.model, command.model
+        agent.model, agent.chosen_model = result.model or attempts.model, attempts.model
         if failure is not None and result.usage_limit is not None:
             self.facts.limit_stop = failure.reason
         return result, failure
