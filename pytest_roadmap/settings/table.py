@@ -311,7 +311,7 @@ class Settings:
     )
     model_escalation: tuple[str, ...] = setting(
         "models a task moves up through, one line each (e.g. sonnet, then opus): after a "
-        "failed run the task runs on the next",
+        "failed round the task continues on the next",
         parse.lines,
         (),
         ini="linelist",
