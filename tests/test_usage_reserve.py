@@ -200,3 +200,20 @@ def test_a_reset_beyond_the_limit_wait_stops_with_the_resume_command(project: Pr
     ), out
     assert len(starts(project, "A1")) == 1
     assert not starts(project, "A2") and not starts(project, "B1")
+
+
+def test_the_live_view_shows_the_usage_and_the_hold(project: Project) -> None:
+    from .test_live_view import ANSI
+    from .test_live_view import _roadmap_on_a_tty
+
+    project.roadmap(TWO_THEN_ONE)
+    reset = time.time() + SOON
+    agent = project.agent(
+        "--stream-json", "--sleep", "2", "--utilization", "0.95", "--utilization-reset", str(reset)
+    )
+    args = ("--roadmap-live", "on", "--roadmap-usage-reserve", "10")
+    out = _roadmap_on_a_tty(project, agent, (40, 160), *args)
+    plain = ANSI.sub("", out).replace("\r", "")
+    assert "· allowance used: 5-hour 95%" in plain, plain  # the footer
+    assert "5-hour window 95% used (reserve 10%): no agent starts until" in plain, plain
+    assert "the window reset, the run goes on" in plain, plain
