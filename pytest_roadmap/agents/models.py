@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from pytest_roadmap.agents.run import AgentCommand
-from pytest_roadmap.model.load import load_roadmap
 from pytest_roadmap.model.models import ModelError
 from pytest_roadmap.model.models import escalated
 from pytest_roadmap.model.models import group_model
@@ -28,6 +27,7 @@ from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.model.roadmap import TASK_ID_RE
 from pytest_roadmap.model.roadmap import Group
 from pytest_roadmap.model.roadmap import Phase
+from pytest_roadmap.model.roadmap import Roadmap
 from pytest_roadmap.settings import Settings
 from pytest_roadmap.settings import name
 
@@ -40,8 +40,7 @@ def model_for(settings: Settings, step: Step) -> str | None:
     """The model ``step``'s task runs on: its own, else its group's, else the run's."""
     task, group = step.task, step.group
     assert task is not None and group is not None
-    groups = _group_models(str(settings.roadmap), _mtime(settings.roadmap))
-    default = groups.get((step.phase.number, group.id), settings.model)
+    default = _group_model(settings.roadmap, step.phase, group) or settings.model
     if TASK_ID_RE.fullmatch(task.id) is None:  # a repair agent of the group's gate
         return settings.repair_model or default
     where = f"{settings.roadmap.name}:{task.line}: task {task.id}"
@@ -80,22 +79,33 @@ def next_round(settings: Settings, step: Step, current: str | None) -> str | Non
     return None if model == current else model
 
 
-def check(settings: Settings) -> None:
+def check(settings: Settings, roadmap: Roadmap) -> None:
     """Before the run: every model a task or group names is a name (else one clear line)."""
-    roadmap = load_roadmap(settings.roadmap)
     try:
-        for _phase, _group, task in roadmap.tasks():
-            task_model(task.text, f"{roadmap.path}:{task.line}: task {task.id}")
-        _group_models(str(settings.roadmap), _mtime(settings.roadmap))
+        for phase in roadmap.phases:
+            for group in phase.groups:
+                _group_model(settings.roadmap, phase, group)
+                for task in group.tasks:
+                    task_model(task.text, f"{roadmap.path}:{task.line}: task {task.id}")
+        for field in ("model", "repair_model"):
+            value = getattr(settings, field)
+            if value is not None:
+                task_model(f"Model: {value}", name(field))
     except ModelError as exc:
         raise pytest.UsageError(str(exc)) from None
-    for field in ("model", "repair_model"):
-        value = getattr(settings, field)
-        if value is not None:
-            try:
-                task_model(f"Model: {value}", f"{name(field)}")
-            except ModelError as exc:
-                raise pytest.UsageError(str(exc)) from None
+
+
+#: (roadmap, its mtime, phase, group) -> the model the group's heading or intro names
+_GROUP_MODELS: dict[tuple[str, int, int, str], str | None] = {}
+
+
+def _group_model(path: Path, phase: Phase, group: Group) -> str | None:
+    """The model ``group`` names in the roadmap file (read once per version of it)."""
+    mtime = _mtime(path)
+    key = (str(path), mtime, phase.number, group.id)
+    if key not in _GROUP_MODELS:
+        _GROUP_MODELS[key] = _group(phase, group, _lines(str(path), mtime), path.name)
+    return _GROUP_MODELS[key]
 
 
 def _mtime(path: Path) -> int:
@@ -105,21 +115,17 @@ def _mtime(path: Path) -> int:
         return 0
 
 
-@functools.lru_cache(maxsize=4)
-def _group_models(path: str, mtime: int) -> dict[tuple[int, str], str]:
-    """(phase, group id) -> the model its heading or intro names, read from the file."""
-    roadmap = load_roadmap(path)
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    found: dict[tuple[int, str], str] = {}
-    for phase in roadmap.phases:
-        for group in phase.groups:
-            model = _group(phase, group, lines, Path(path).name)
-            if model is not None:
-                found[(phase.number, group.id)] = model
-    return found
+@functools.lru_cache(maxsize=2)
+def _lines(path: str, mtime: int) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
 
 
 def _group(phase: Phase, group: Group, lines: list[str], file: str) -> str | None:
+    """From its heading line, else the lines between it and its first task (or the next
+    group)."""
     heading = lines[group.line - 1] if 0 < group.line <= len(lines) else ""
     later = [g.line for g in phase.groups if g.line > group.line]
     end = min([t.line for t in group.tasks] + later + [len(lines) + 1])

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_roadmap.agents import limits
+from pytest_roadmap.agents import models
 from pytest_roadmap.agents.limits import UsageLimit
 from pytest_roadmap.channel import worker_count
 from pytest_roadmap.context import RoadmapRun
@@ -297,6 +298,7 @@ class RoadmapController:
 
     def start_run(self) -> None:
         """Write the plan and the initial progress files."""
+        models.check(self.run.settings, self.run.roadmap)
         for phase, group, task in self.run.roadmap.tasks():
             if self.progress.static_skip(self.run.steps[local_id(phase, group, task.id)]):
                 self.finished_tasks.add(task_key(phase, group, task))

@@ -8,7 +8,6 @@ import shutil
 
 import pytest
 
-from pytest_roadmap.agents import models
 from pytest_roadmap.agents import presets
 from pytest_roadmap.agents.claude import claude_argv
 from pytest_roadmap.control import apprise_notify
@@ -40,7 +39,6 @@ def check(config: pytest.Config, settings: Settings) -> None:
     collect_only = bool(config.getoption("collectonly"))
     if not (settings.dry_run or collect_only or presets.hooked(config)):
         _check_agent(settings)
-    models.check(settings)
     apprise_notify.check(settings.notify)
     if shutil.which("git") is None:
         raise pytest.UsageError("git not found: install git and make sure it is on PATH")
