@@ -31,6 +31,7 @@ then does what its flags say, in this order:
   --utilization F                 first a rate_limit_event "allowed" (or "allowed_warning" from
                                   0.9) with the 5-hour window's utilization F (0.95 is 95 %)
   --utilization-reset EPOCH       the reset that event announces (default: none said)
+  --utilization-reset-in S        ... or S seconds after this agent started
   --model NAME                    with --stream-json: the model its system/init event names
   --allocate MB                   hold MB megabytes of touched memory (with --sleep: meanwhile)
   --sleep S                       sleep S seconds
@@ -97,6 +98,7 @@ OPTIONS: dict[str, Any] = {
     "utilization": float,
     "model": str,
     "utilization-reset": float,
+    "utilization-reset-in": float,
     "allocate": int,
     "tick": float,
     "meet": str,
@@ -401,7 +403,10 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
             {"type": "rate_limit_event", "rate_limit_info": {**info, "rateLimitType": "five_hour"}}
         )
     if args.utilization is not None:
-        emit_utilization(args.utilization, args.utilization_reset)
+        reset_in = args.utilization_reset_in
+        emit_utilization(
+            args.utilization, started + reset_in if reset_in else args.utilization_reset
+        )
     if args.limit_until and time.time() < args.limit_until:
         usage_limit(args, started)
         return 1

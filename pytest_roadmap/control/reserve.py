@@ -113,9 +113,13 @@ class UsageReserve:
             return
         progress = self.run.progress
         assert progress is not None
+        last = self.run.waits[-1] if self.run.waits else None
+        if self.until is not None and last is not None and last.note == text:
+            self.run.waits[-1] = Segment("limit_wait", last.start, until, text)  # held longer
+        else:
+            self.run.waits.append(Segment("limit_wait", now, until, text))
         self.holding, self.until = text, until
         progress.pause(until, text)
-        self.run.waits.append(Segment("limit_wait", now, until, text))
         reset = window.resets_at if window.resets_at is not None else until
         when = limits.local_time(reset, now)
         line = f"{text}: no new task until {when} (in {limits.until_text(reset - now)})"

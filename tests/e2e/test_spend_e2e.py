@@ -25,7 +25,7 @@ from .test_unattended_e2e import script_modules
 
 TASK_IDS = ("A1", "A2", "B1")
 #: seconds from now to the window's reset: more than group A takes
-RESET_IN = 30.0
+RESET_IN = 45.0
 
 
 def test_a_usage_reserve_holds_the_next_group_until_the_window_resets(
