@@ -15,4 +15,5 @@ SUMMARY_KEYS = (
     "bound_vs_bash",
     "order_gain",
     "startup_n4_s",
+    "checks_ratio",
 )

@@ -8,7 +8,7 @@
 Progress goes to stderr; stdout gets Markdown tables, the targets, and as its last line
 one summary: ``makespan_vs_ideal=<x> makespan_vs_xargs=<x> overhead_vs_pytest=<x>
 collect_10k_s=<x> import_ms=<x> report_rewrite_ms=<x> report_overhead_pct=<x>
-makespan_vs_bash=<x> order_gain=<x> startup_n4_s=<x>`` (``nan`` for what was not
+makespan_vs_bash=<x> order_gain=<x> startup_n4_s=<x> checks_ratio=<x>`` (``nan`` for what was not
 measured).
 """
 
@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import checks
 import collect
 import makespan
 import overhead
@@ -46,6 +47,7 @@ BENCHMARKS: dict[str, Callable[[str], Result]] = {
     "startup": startup.run,
     "report": report.run,
     "speed": speed.run,
+    "checks": checks.run,
 }
 
 

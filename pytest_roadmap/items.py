@@ -25,6 +25,7 @@ from pytest_roadmap.model.plan import phase_name
 from pytest_roadmap.model.roadmap import Group
 from pytest_roadmap.model.roadmap import Phase
 from pytest_roadmap.settings import Settings
+from pytest_roadmap.steps.checks import task_check_count
 from pytest_roadmap.steps.commit import run_commit
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.gate import NPM_GATES
@@ -35,15 +36,19 @@ from pytest_roadmap.steps.task import TaskRun
 TIMEOUT_BACKSTOP = 60.0
 
 
-def task_backstop(settings: Settings) -> float:
+def task_backstop(settings: Settings, checks: int = 0) -> float:
     """pytest-timeout's limit for a task: each attempt may use the whole task timeout, and
-    it may wait for usage limits as long as ``settings.limit_wait`` allows.
+    it may wait for usage limits as long as ``settings.limit_wait`` allows. A task with
+    ``checks`` gets that for each round, and the task timeout for each check run.
 
     pytest-timeout only steps in when our own timeouts failed; set at the task timeout
     alone, it would kill a task that retries after a transient failure.
     """
     backoff = settings.retry_backoff * ((1 << settings.retries) - 1)
     runs = (settings.retries + 1) * settings.task_timeout + backoff
+    if checks:
+        rounds = settings.check_attempts
+        runs = rounds * runs + checks * (rounds + 1) * settings.task_timeout
     return runs + settings.limit_wait + TIMEOUT_BACKSTOP
 
 
@@ -152,6 +157,12 @@ class _StepItem(_StepMixin, pytest.Item):
 
 class TaskItem(_StepItem):
     """One task: one agent run."""
+
+    def __init__(self, *, step: Step, **kwargs: Any) -> None:
+        super().__init__(step=step, **kwargs)
+        checks = task_check_count(self.run.settings, step)
+        if checks and self.config.pluginmanager.hasplugin("timeout"):
+            self.add_marker(pytest.mark.timeout(task_backstop(self.run.settings, checks)))
 
     def runtest(self) -> None:
         try:

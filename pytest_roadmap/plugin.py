@@ -325,6 +325,19 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     )
 
 
+def pytest_report_collectionfinish(
+    config: pytest.Config, start_path: Path, items: Sequence[pytest.Item]
+) -> list[str]:
+    """``--collect-only`` lists the checks of the collected tasks."""
+    if not (active(config) and config.getoption("collectonly")):
+        return []
+    from pytest_roadmap.items import TaskItem
+    from pytest_roadmap.steps.checks import collect_lines
+
+    tasks = [item.step.task for item in items if isinstance(item, TaskItem) and item.step.task]
+    return collect_lines(config.stash[run_key].settings, tasks)
+
+
 # -- fixtures a conftest.py may override ------------------------------------------
 
 

@@ -9,7 +9,8 @@ of the process that ran the item.
 Kinds: ``agent`` (one agent run: a task attempt; note: its outcome), ``stagger_wait``
 (held back so that agents do not start in the same instant), ``retry_wait`` (the backoff
 before a retry), ``limit_wait`` (waiting for a usage limit to reset), ``gate`` (one run of
-a gate's commands), ``repair`` (a gate's repair agent).
+a gate's commands), ``repair`` (a gate's repair agent), ``check`` (one run of a task's
+check; note: before or after, the command and how it ended).
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ then does what its flags say, in this order:
   --hang                          sleep forever (--ignore-term: ignore SIGTERM too)
   --crash                         SIGKILL ourselves
   --write PATH[=CONTENT]          write a file relative to cwd (default: task id + newline)
+  --resumed-write PATH[=CONTENT]  the same, only in a continued session (after --write)
+  --fresh-write PATH[=CONTENT]    the same, only in a new session (after --write)
   --resolve-conflicts             in a git merge in progress: keep both sides of every
                                   conflict (drop the marker lines) and git add the file
   --stream-json                   claude-like events: system/init, an assistant turn using
@@ -52,8 +54,8 @@ task. Repeatable flags accumulate.
 
 With FAKE_AGENT_RECORD=PATH, each run appends two JSON lines to PATH (one write each,
 O_APPEND): {"event": "start"|"end", "task", "start", "end", "pid", "cwd", "prompt",
-"argv", "outcome", "exit_code"}; outcome is null at start, then "ok", "failed",
-"is_error" or "crash". A hung or killed run has no end line.
+"argv", "resume", "outcome", "exit_code"}; resume is ROADMAP_RESUME_SESSION; outcome is
+null at start, then "ok", "failed", "is_error" or "crash". A hung or killed run has no end line.
 """
 
 from __future__ import annotations
@@ -104,7 +106,14 @@ OPTIONS: dict[str, Any] = {
     "meet": str,
     "meet-count": int,
 }
-REPEATABLE: dict[str, Any] = {"write": str, "stdout": str, "stderr": str, "api-retry": int}
+REPEATABLE: dict[str, Any] = {
+    "write": str,
+    "resumed-write": str,
+    "fresh-write": str,
+    "stdout": str,
+    "stderr": str,
+    "api-retry": int,
+}
 MEET_TIMEOUT = 60.0
 NOT_LOGGED_IN = "Not logged in · Please run /login"
 GRANDCHILD = """
@@ -171,6 +180,7 @@ def record(event: str, prompt: bytes, started: float, **fields: Any) -> None:
         "cwd": os.getcwd(),
         "prompt": prompt.decode("utf-8", "surrogateescape"),
         "argv": sys.argv[1:],
+        "resume": os.environ.get("ROADMAP_RESUME_SESSION"),
         "outcome": None,
         "exit_code": None,
         **fields,
@@ -435,6 +445,8 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
         record("end", prompt, started, outcome="crash")
         os.kill(os.getpid(), signal.SIGKILL)
     write_files(args.write)
+    resumed = bool(os.environ.get("ROADMAP_RESUME_SESSION"))
+    write_files(args.resumed_write if resumed else args.fresh_write)
     if args.resolve_conflicts:
         resolve_conflicts()
     if args.stream_json:

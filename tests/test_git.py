@@ -427,7 +427,8 @@ def test_worktree_conflict_resolved_by_the_repair_agent(project: Project) -> Non
     plan = {**CONFLICTING, "fix1": ["--resolve-conflicts"]}
     gate = "grep -q 'from A2' shared.txt"
     args = ("-n", "2", "--roadmap-isolation", "worktree", "--roadmap-gate", gate)
-    result = run(project, *args, f"--junitxml={xml}", plan=plan)
+    no_task_gate = ("-o", "roadmap_task_gate=none")  # the group's gate only, after merging
+    result = run(project, *args, *no_task_gate, f"--junitxml={xml}", plan=plan)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
         [
@@ -485,7 +486,8 @@ def test_conflict_repairs_and_gate_repairs_share_the_bound(project: Project) -> 
     project.roadmap(ONE_PHASE)
     plan = {**CONFLICTING, "fix1": ["--resolve-conflicts"]}
     args = ("--roadmap-isolation", "worktree", "--roadmap-gate", "false")
-    result = run(project, *args, plan=plan)
+    no_task_gate = ("-o", "roadmap_task_gate=none")  # the group's gate only, after merging
+    result = run(project, *args, *no_task_gate, plan=plan)
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     result.stdout.fnmatch_lines(
         [

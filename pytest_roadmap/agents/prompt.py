@@ -18,7 +18,7 @@ each on one task of the roadmap in {roadmap_path}.
 
 Task {task_id}: {task_title}
 {task_text}
-
+{checks}
 Phase {phase_number}: {phase_title}
 Group {group_id}: {group_title}
 Other tasks of this group, done at the same time by other agents (leave them to them):
@@ -103,6 +103,7 @@ def prompt_values(roadmap_path: str, phase: Phase, group: Group, task: Task) -> 
         "phase_title": phase.title,
         "siblings": siblings(group, task, roadmap_path),
         "roadmap_path": roadmap_path,
+        "checks": "",  # what proves the task done: filled in by steps/checks.py
     }
 
 

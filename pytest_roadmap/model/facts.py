@@ -20,6 +20,8 @@ from dataclasses import field
 from dataclasses import fields
 from typing import Any
 
+from pytest_roadmap.model.evidence import CheckFacts
+
 __all__ = [
     "FACTS_KEY",
     "AgentFacts",
@@ -173,6 +175,10 @@ class StepFacts:
     pushed_to: str | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: a task's checks, before and after its agent (model/evidence.py)
+    checks: CheckFacts | None = None
+    #: the task whose merge made a gate fail (steps/culprit.py)
+    culprit: str | None = None
 
     # -- what readers want -------------------------------------------------------------
 
@@ -223,6 +229,8 @@ class StepFacts:
             CommandFacts(**_known(CommandFacts, c)) for c in data.get("commands", ())
         ]
         values["repairs"] = [RepairFacts(**_known(RepairFacts, r)) for r in data.get("repairs", ())]
+        if isinstance(values.get("checks"), Mapping):
+            values["checks"] = CheckFacts(**_known(CheckFacts, values["checks"]))
         return cls(**values)
 
     def properties(self) -> list[tuple[str, object]]:
@@ -257,6 +265,10 @@ class StepFacts:
             props.append(("fix_attempts", len(self.repairs)))
         if self.agent is not None:
             props += self.agent.properties()
+        if self.checks is not None:
+            props += self.checks.properties()
+        if self.culprit is not None:
+            props.append(("culprit", self.culprit))
         if self.limit_stop is not None:
             props.append(("usage_limit_stop", self.limit_stop))
         if self.failure is not None:

@@ -18,7 +18,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pytest_roadmap.model import checks as checks_module
 from pytest_roadmap.model import roadmap as roadmap_module
+from pytest_roadmap.model.checks import TaskCheck
 from pytest_roadmap.model.roadmap import Group
 from pytest_roadmap.model.roadmap import Phase
 from pytest_roadmap.model.roadmap import Roadmap
@@ -70,8 +72,10 @@ class ParsedCache:
 
 @functools.cache
 def _parser_digest() -> bytes:
-    """Changes whenever the parser's source does."""
-    return hashlib.sha256(Path(roadmap_module.__file__).read_bytes()).digest()
+    """Changes whenever the parser's source does (the checks' parser included)."""
+    digest = hashlib.sha256(Path(roadmap_module.__file__).read_bytes())
+    digest.update(Path(checks_module.__file__).read_bytes())
+    return digest.digest()
 
 
 def encode(roadmap: Roadmap) -> dict[str, Any]:
@@ -102,7 +106,7 @@ def decode(data: dict[str, Any]) -> Roadmap:
             title,
             line,
             tuple(
-                Group(gid, gtitle, gline, tuple(Task(*task) for task in tasks))
+                Group(gid, gtitle, gline, tuple(_decode_task(*task) for task in tasks))
                 for gid, gtitle, gline, tasks in groups
             ),
         )
@@ -112,7 +116,14 @@ def decode(data: dict[str, Any]) -> Roadmap:
 
 
 def _task(task: Task) -> list[object]:
-    return [task.id, task.title, task.text, task.line, task.done]
+    checks = [[check.text, check.is_test] for check in task.checks]
+    return [task.id, task.title, task.text, task.line, task.done, checks]
+
+
+def _decode_task(
+    task_id: str, title: str, text: str, line: int, done: bool, checks: list[list[Any]]
+) -> Task:
+    return Task(task_id, title, text, line, done, tuple(TaskCheck(*check) for check in checks))
 
 
 def load_roadmap(path: str | os.PathLike[str], cache: ParsedCache | None = None) -> Roadmap:

@@ -5,6 +5,7 @@ from __future__ import annotations
 # The file is read with markdown-it-py's block token stream (CommonMark plus
 # GFM tables); line numbers come from the tokens' ``map``.  Only top-level
 # blocks matter: headings, lists and tables.
+import dataclasses
 import re
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -15,6 +16,9 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from pytest_roadmap.model.checks import CheckSyntaxError
+from pytest_roadmap.model.checks import TaskCheck
+from pytest_roadmap.model.checks import parse_checks
 from pytest_roadmap.text import one_line
 
 __all__ = [
@@ -41,6 +45,8 @@ class Task:
     text: str
     line: int
     done: bool
+    #: what proves it done (its ``Verify``/``Checks``/``Tests``/``Done when``; model/checks.py)
+    checks: tuple[TaskCheck, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -450,6 +456,10 @@ class _Parser:
     def _add(self, task: Task) -> None:
         if self.phase is None:
             return
+        try:
+            task = dataclasses.replace(task, checks=parse_checks(task.text))
+        except CheckSyntaxError as exc:
+            self.problems.append((task.line, f"task {task.id}: {exc}"))
         if self.group is not None:
             self.group.tasks.append(task)
         elif not self.group_skipped:

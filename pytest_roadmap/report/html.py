@@ -33,6 +33,7 @@ from pytest_roadmap.model.plan import local_id_of
 from pytest_roadmap.model.records import CacheLike
 from pytest_roadmap.paths import atomic_write
 from pytest_roadmap.paths import shown
+from pytest_roadmap.report.evidence import evidence_reason
 from pytest_roadmap.report.page import REFRESH_SECONDS
 from pytest_roadmap.report.page import TIMELINE_STYLE
 from pytest_roadmap.report.page import group_stats
@@ -266,7 +267,7 @@ class HtmlReport:
             outcome=outcome,
             start=start,
             end=end,
-            reason=reason,
+            reason=reason or evidence_reason(facts),
             spans=spans,
             turns=facts.num_turns,
             cost=facts.cost_usd,

@@ -52,6 +52,7 @@ svg.timeline .agent.interrupted rect{fill:#8250df}
 svg.timeline .gate.passed rect{fill:#0969da}svg.timeline .gate.failed rect{fill:#a40e26}
 svg.timeline .gate.running rect,svg.timeline .gate.interrupted rect{fill:#54aeff}
 svg.timeline .repair rect{fill:#e16f24}svg.timeline .repair.failed rect{fill:#bc4c00}
+svg.timeline .check.passed rect{fill:#1b7c83}svg.timeline .check.failed rect{fill:#953800}
 svg.timeline .commit.passed rect{fill:#6e7781}svg.timeline .commit.failed rect{fill:#a40e26}
 svg.timeline .commit.running rect{fill:#afb8c1}svg.timeline .skipped rect{fill:#d0d7de}
 svg.timeline .wait rect{fill:#afb8c1}svg.timeline .wait.retry_wait rect{fill:#fd8c73}
@@ -84,6 +85,7 @@ LEGEND = (
     ("#8250df", "interrupted"),
     ("#0969da", "gate"),
     ("#e16f24", "repair agent"),
+    ("#1b7c83", "check run"),
     ("#6e7781", "phase commit"),
     ("#afb8c1", "stagger wait"),
     ("#fd8c73", "retry wait"),

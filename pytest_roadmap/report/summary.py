@@ -17,6 +17,8 @@ from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import local_id_of
 from pytest_roadmap.model.usage import usage_text
 from pytest_roadmap.report import spend
+from pytest_roadmap.report.evidence import evidence_lines
+from pytest_roadmap.report.evidence import with_evidence
 from pytest_roadmap.settings import resume_command
 from pytest_roadmap.text import WIDTH
 from pytest_roadmap.text import dollars
@@ -157,6 +159,7 @@ def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]
         outcome: str = result.outcome or "not run"
         if result.reason:
             outcome = f"{outcome}: {result.reason}"
+        outcome = with_evidence(outcome, result.facts)
         ran = result.outcome in ("passed", "failed")
         turns, cost = result.facts.num_turns, result.facts.cost_usd
         memory = result.facts.agent.peak_rss_mb if result.facts.agent else None
@@ -285,6 +288,7 @@ class RunSummary:
             out += limit_lines(results)
             out += [text] if (text := usage_text(self.run.usage.values())) else []
             out += spend.cost_by_model(results)
+            out += evidence_lines(results)
         out.append(f"run total: {totals.text()}")
         if any(r.unfinished for r in results) and not self.run.settings.dry_run:
             args = self.config.invocation_params.args

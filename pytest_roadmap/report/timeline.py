@@ -447,6 +447,9 @@ def _bars(
                 marks=tuple(marks))  # fmt: skip
         if record.outcome in ("running", "interrupted") and attempts[-1].end < end - 0.5:
             bar("agent", record.outcome, attempts[-1].end, end, "", href=hrefs.get(record.log, ""))
+        for span in (s for s in record.spans if s.kind == "check"):  # see steps/checks.py
+            passed = "passed" if span.note.endswith(" passed") else "failed"
+            bar("check", passed, span.start, span.end, f"check {span.note}")
         return out
     if record.kind == "gate":
         runs = [s for s in record.spans if s.kind == "gate"]

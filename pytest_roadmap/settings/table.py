@@ -124,7 +124,8 @@ class Settings:
     )
     prompt_template: Path | None = setting(
         "file with the prompt template; placeholders: {task_id} {task_title} {task_text} "
-        "{group_id} {group_title} {phase_number} {phase_title} {siblings} {roadmap_path}",
+        "{group_id} {group_title} {phase_number} {phase_title} {siblings} {roadmap_path} "
+        "{checks}",
         parse.path,
         cli=None,
     )
@@ -294,7 +295,51 @@ class Settings:
         parse.text,
         cli=None,
     )
-    # issue 25
+    # checks that prove a task done
+    test_command: str | None = setting(  # None: chosen by the project's kind (steps/checks.py)
+        "command line that runs the test paths and node ids a task's checks name, '{tests}' "
+        "replaced by them (default: 'npm test -- {tests}' with a package.json and no Python "
+        "project file, else 'python -m pytest {tests}' with the Python that runs pytest)",
+        parse.text,
+        cli=None,
+    )
+    task_checks: tuple[str, ...] = setting(
+        "check command lines every task gets after its own; '{task_id}' is replaced",
+        parse.lines,
+        (),
+        ini="linelist",
+        cli=None,
+    )
+    no_checks: bool = setting(
+        "run no task checks: a task passes when its agent ends well",
+        parse.flag,
+        False,
+        ini=None,
+        cli="flag",
+    )
+    check_attempts: int = setting(
+        "rounds a task's agent gets to make its checks pass; after a failing round its "
+        "session continues with the check's output",
+        parse.positive(int, "check attempts"),
+        2,
+        metavar="N",
+    )
+    task_may_edit_checks: bool = setting(
+        "let a task change or delete the files its checks name (otherwise the round fails "
+        "and the file is put back)",
+        parse.flag,
+        False,
+        cli=None,
+    )
+    task_gate: tuple[str, ...] | None = setting(  # None: the group's gate commands
+        "with worktree isolation: command lines run in each task's worktree after its checks "
+        "pass, before its branch is merged (default: the group's gate commands); 'none' "
+        "turns this off",
+        parse.services,
+        ini="linelist",
+        cli=None,
+    )
+    # spending the allowance
     usage_reserve: float = setting(
         "keep this percentage of the subscription's allowance: while a window's last reported "
         "use is at or above 100 minus it, no new task starts until that window resets; 0: off",

@@ -26,6 +26,7 @@ from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import log_name
 from pytest_roadmap.model.roadmap import Task
 from pytest_roadmap.paths import shown
+from pytest_roadmap.steps import culprit
 from pytest_roadmap.steps.base import StepRun
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import failure_details
@@ -106,6 +107,8 @@ class GateRun(StepRun):
         log = settings.log_dir / log_name(self.step.phase, self.step.group, "gate", time.time())
         self.facts.log = shown(log, settings.project_dir)
         failed = self.check(commands, log)
+        if failed and self.facts.merged:  # worktrees: the culprit's session first
+            failed = culprit.send_back(self, commands, failed, log)
         attempts = 0
         while failed and self.repairs < settings.fix_attempts:
             attempts += 1
@@ -131,6 +134,16 @@ class GateRun(StepRun):
             return f" (no repair attempt left: {self.repairs} used on merge conflicts)"
         return ""
 
+    def failure_values(self, failed: list[CommandResult]) -> dict[str, str]:
+        """A prompt's ``{command}``, ``{how}`` and ``{output}`` for the failed commands."""
+        one = len(failed) == 1
+        output = failed[0].tail if one else failures_text(failed, self.how)
+        return {
+            "command": "` and `".join(result.command for result in failed),
+            "how": self.how(failed[0]) if one else "failed",
+            "output": output.strip()[-6000:],
+        }
+
     def how(self, failed: CommandResult) -> str:
         """How a gate command failed, in a few words."""
         if failed.timed_out:
@@ -152,18 +165,15 @@ class GateRun(StepRun):
     def repair(self, checks: list[str], failed: list[CommandResult]) -> None:
         """Start one repair agent on the failing gate: every failed command at once."""
         assert self.step.group is not None
-        one = len(failed) == 1
-        output = failed[0].tail if one else failures_text(failed, self.how)
         values = {
             **self.group_values(checks),
-            "command": "` and `".join(result.command for result in failed),
-            "how": self.how(failed[0]) if one else "failed",
-            "output": output.strip()[-6000:],
+            **self.failure_values(failed),
             "diff": changes_since_commit(self.settings.project_dir),
         }
         why = f"gate: {self.said(failed)}"
         title = f"Repair the gate of Group {self.step.group.id}"
-        self.start_fixer(title, why, render(REPAIR_TEMPLATE, values))
+        prompt = render(REPAIR_TEMPLATE, values) + culprit.suspects_text(self, failed)
+        self.start_fixer(title, why, prompt)
 
     def merge(self, commands: list[str]) -> None:
         """Merge the task branches; conflicts go to repair agents first."""

@@ -30,6 +30,8 @@ from pytest_roadmap.model.plan import task_digest
 from pytest_roadmap.model.plan import task_key
 from pytest_roadmap.model.records import TaskRecord
 from pytest_roadmap.paths import shown
+from pytest_roadmap.steps import checks
+from pytest_roadmap.steps import culprit
 from pytest_roadmap.steps.base import StepRun
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import failure_details
@@ -61,6 +63,7 @@ class TaskRun(StepRun):
         step = self.step
         assert step.group is not None and step.task is not None
         values = prompt_values(self.settings.roadmap.name, step.phase, step.group, step.task)
+        values["checks"] = checks.checks_text(checks.task_commands(self.settings, step.task)[0])
         return render(load_template(self.settings.prompt_template), values)
 
     def session_to_resume(self) -> str | None:
@@ -117,14 +120,21 @@ class TaskRun(StepRun):
         model = models.round_model(self.settings, step, self.record())
         command = command_for(self.config, step, prompt, log, resume=resume, cwd=cwd, model=model)
         self.facts.resumed_session = resume
+        commands, own = checks.task_commands(settings, step.task)
         if settings.dry_run:
             first_line = self.prompt().splitlines()[0]
             self.facts.dry_run = (
                 f"would run: {shlex.join(command.argv)} in {command.cwd}: {first_line}"
+                + checks.dry_run_note(commands)
             )
             return
+        gate = checks.task_gate(settings) if workspace is not None else ()
+        proof = checks.TaskChecks(self.item, step, self.facts, commands, own, cwd, log, gate)
         try:
+            proof.before()
             result, failure = self.attempts(command, log)
+            if failure is None and (commands or gate):
+                result, failure = proof.rounds(self.attempts, command, result)
         except BaseException:  # interrupted: keep the agent's work on its branch
             if workspace is not None:
                 worktree.save_work(workspace, step, "interrupted")
@@ -143,6 +153,7 @@ class TaskRun(StepRun):
             )
         if workspace is not None:
             self.commit(workspace)
+        culprit.note_task(self.config, step, result.session_id, proof.changed())
 
     def attempts(self, command: AgentCommand, log: Path) -> tuple[AgentResult, AgentFailure | None]:
         """Run the agent through retries and usage-limit waits (see agents/attempts.py).
