@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # kept out of start-up: pytest imports this module in every s
     from pytest_roadmap.model.plan import Step
     from pytest_roadmap.model.records import TaskRecords
     from pytest_roadmap.model.roadmap import Roadmap
+    from pytest_roadmap.model.usage import WindowUsage
     from pytest_roadmap.resources import Monitor
     from pytest_roadmap.segments import Segment
     from pytest_roadmap.settings import Settings
@@ -37,6 +38,8 @@ class RoadmapRun:
     waits: list[Segment] = field(default_factory=list)
     #: the controller's look at the machine (CPU, memory, the agents' memory) while agents run
     monitor: Monitor | None = None
+    #: the last utilization an agent reported for each window of the allowance (controller)
+    usage: dict[str, WindowUsage] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.steps = self.plan.by_local_id()

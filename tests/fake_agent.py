@@ -28,6 +28,11 @@ then does what its flags say, in this order:
                                   no event) or text ("You've hit your limit · resets 1:05pm
                                   (UTC)", no event)
   --limit-warning EPOCH           first a rate_limit_event "allowed_warning" resetting at EPOCH
+  --utilization F                 first a rate_limit_event "allowed" (or "allowed_warning" from
+                                  0.9) with the 5-hour window's utilization F (0.95 is 95 %)
+  --utilization-reset EPOCH       the reset that event announces (default: none said)
+  --utilization-reset-in S        ... or S seconds after this agent started
+  --model NAME                    with --stream-json: the model its system/init event names
   --allocate MB                   hold MB megabytes of touched memory (with --sleep: meanwhile)
   --sleep S                       sleep S seconds
   --tick S                        while sleeping: print a stream-json line every S seconds
@@ -92,6 +97,10 @@ OPTIONS: dict[str, Any] = {
     "limit-reset": str,
     "limit-form": str,
     "limit-warning": float,
+    "utilization": float,
+    "model": str,
+    "utilization-reset": float,
+    "utilization-reset-in": float,
     "allocate": int,
     "tick": float,
     "meet": str,
@@ -211,7 +220,8 @@ def result_event(args: argparse.Namespace, started: float, **fields: Any) -> dic
 
 def emit_init(args: argparse.Namespace) -> None:
     if args.stream_json or args.not_logged_in or args.limit_until:
-        emit({"type": "system", "subtype": "init", "session_id": session_id(), "cwd": os.getcwd()})
+        init = {"type": "system", "subtype": "init", "session_id": session_id(), "cwd": os.getcwd()}
+        emit({**init, "model": args.model} if args.model else init)
     for status in args.api_retry:
         emit({"type": "system", "subtype": "api_retry", "error_status": status, "attempt": 1})
 
@@ -257,6 +267,18 @@ def usage_limit(args: argparse.Namespace, started: float) -> None:
             api_error="usage_limit_reached" if args.limit_form in (None, "event") else None,
         )
     )
+
+
+def emit_utilization(used: float, reset: float | None) -> None:
+    """Claude Code 2.1.328's rate_limit_event with the 5-hour window's utilization."""
+    window: dict[str, Any] = {
+        "status": "allowed_warning" if used >= 0.9 else "allowed",
+        "utilization": used,
+    }
+    if reset:
+        window["resetsAt"] = int(reset)
+    info = {**window, "rateLimitType": "five_hour", "unifiedWindows": {"five_hour": window}}
+    emit({"type": "rate_limit_event", "rate_limit_info": info, "session_id": session_id()})
 
 
 def sleep(args: argparse.Namespace) -> None:
@@ -389,6 +411,11 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
         info = {"status": "allowed_warning", "resetsAt": int(args.limit_warning)}
         emit(
             {"type": "rate_limit_event", "rate_limit_info": {**info, "rateLimitType": "five_hour"}}
+        )
+    if args.utilization is not None:
+        reset_in = args.utilization_reset_in
+        emit_utilization(
+            args.utilization, started + reset_in if reset_in else args.utilization_reset
         )
     if args.limit_until and time.time() < args.limit_until:
         usage_limit(args, started)

@@ -240,6 +240,17 @@ def test_failing_check_goes_back_to_the_same_session(project: Project) -> None:
     assert prop(props, "cost_usd") == ["0.0246"]
 
 
+def test_a_failed_check_round_continues_on_the_next_model(project: Project) -> None:
+    setup_check(project)
+    project.pytester.makeini("[pytest]\nroadmap_model_escalation =\n    haiku\n    sonnet\n")
+    flags = ("--model", "{model}", "--write", "a1.txt=wrong", "--resumed-write", "a1.txt=ok")
+    project.run("--roadmap-model", "haiku", agent=agent(project, *flags)).assert_outcomes(passed=3)
+    models = [list(r["argv"]) for r in project.records("start")]
+    assert [argv[argv.index("--model") + 1] for argv in models] == ["haiku", "sonnet"]
+    second = project.records("start")[1]
+    assert second["resume"] == "fake-session-A1"
+
+
 def test_still_failing_after_the_rounds_fails_with_the_output(project: Project) -> None:
     setup_check(project)
     result = project.run(

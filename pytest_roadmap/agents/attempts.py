@@ -24,6 +24,7 @@ import pytest
 from pytest_roadmap import channel
 from pytest_roadmap import segments
 from pytest_roadmap.agents import limits
+from pytest_roadmap.agents import models
 from pytest_roadmap.agents import stagger
 from pytest_roadmap.agents.limits import UsageLimit
 from pytest_roadmap.agents.presets import command_for
@@ -37,6 +38,7 @@ from pytest_roadmap.agents.stream import AgentResult
 from pytest_roadmap.context import is_worker
 from pytest_roadmap.context import run_key
 from pytest_roadmap.model.plan import Step
+from pytest_roadmap.model.usage import WindowUsage
 from pytest_roadmap.paths import shown
 
 __all__ = ["LIMIT_REASON", "Attempts", "continue_prompt"]
@@ -69,6 +71,8 @@ class Attempts:
     peak_rss: int = 0  # bytes: the largest process tree of any attempt
     #: the failure reason of each retry, in order
     retry_reasons: list[str] = field(default_factory=list)
+    #: the model of the last attempt (None: the agent's default)
+    model: str | None = None
 
     def run(self, command: AgentCommand) -> tuple[AgentResult, AgentFailure | None]:
         """Run ``command``, then as many later attempts as it takes."""
@@ -84,12 +88,14 @@ class Attempts:
                     now = time.time()
                     segments.record(self.item, "stagger_wait", now - waited, now)
             started = time.time()
+            self.model = command.model
             result = run_agent(
                 command,
                 self.log,
                 settings.task_timeout,
                 idle_timeout=settings.idle_timeout,
                 on_limit_warning=self._warn,
+                on_usage=self._usage,
             )
             self.cost += result.cost_usd or 0.0
             self.peak_rss = max(self.peak_rss, result.peak_rss or 0)
@@ -116,8 +122,14 @@ class Attempts:
                 after_wait = True
                 continue
             after_wait = False
-            if failure is None or failure.systemic or not result.transient:
+            if failure is None or failure.systemic:
                 return result, failure
+            if not result.transient:
+                escalated = self._escalated(command, result, failure.reason)
+                if escalated is None:
+                    return result, failure
+                command = escalated
+                continue
             if self.retried >= self.retries:
                 return result, failure
             self.retried += 1
@@ -148,7 +160,33 @@ class Attempts:
             return command
         prompt = continue_prompt(self.item.config, self.step, reason)
         return command_for(
-            self.item.config, self.step, prompt, self.log, resume=session, cwd=command.cwd
+            self.item.config,
+            self.step,
+            prompt,
+            self.log,
+            resume=session,
+            cwd=command.cwd,
+            model=command.model,
+        )
+
+    def _escalated(
+        self, command: AgentCommand, result: AgentResult, reason: str
+    ) -> AgentCommand | None:
+        """After a failed round: its session continued on the next model of the escalation
+        setting's list; None when there is none (or no session to continue)."""
+        settings = self.item.config.stash[run_key].settings
+        model = models.next_round(settings, self.step, command.model)
+        if model is None or not result.session_id:
+            return None
+        prompt = continue_prompt(self.item.config, self.step, f"{reason} (now on {model})")
+        return command_for(
+            self.item.config,
+            self.step,
+            prompt,
+            self.log,
+            resume=result.session_id,
+            cwd=command.cwd,
+            model=model,
         )
 
     def _wait(self, until: float, limit: UsageLimit, result: AgentResult) -> None:
@@ -186,3 +224,7 @@ class Attempts:
             self.item.config,
             {channel.KEY: "limit_warning", "kind": warning.kind, "resets_at": warning.resets_at},
         )
+
+    def _usage(self, windows: tuple[WindowUsage, ...]) -> None:
+        message = {"windows": [window.as_dict() for window in windows]}
+        channel.tell(self.item.config, {channel.KEY: "usage", **message})

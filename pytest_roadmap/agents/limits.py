@@ -33,6 +33,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 from zoneinfo import ZoneInfoNotFoundError
 
+from pytest_roadmap.model.usage import epoch_seconds
 from pytest_roadmap.settings import flag
 from pytest_roadmap.text import one_line
 
@@ -163,7 +164,7 @@ def from_rate_limit_event(event: Mapping[str, Any]) -> UsageLimit | None:
     resets = info.get("resetsAt")
     return UsageLimit(
         kind=kind if isinstance(kind, str) else "",
-        resets_at=_epoch(resets),
+        resets_at=epoch_seconds(resets),
         warning=status == "allowed_warning",
     )
 
@@ -237,15 +238,6 @@ def until_text(seconds: float) -> str:
     if minutes:
         return f"{minutes}m"
     return f"{secs}s"
-
-
-def _epoch(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    seconds = float(value)
-    if seconds > 1e11:  # milliseconds
-        seconds /= 1000
-    return seconds if seconds > 0 else None
 
 
 def _kind_of(words: str) -> str:

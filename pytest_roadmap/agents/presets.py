@@ -15,9 +15,11 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
+from pytest_roadmap.agents import models
 from pytest_roadmap.agents.claude import claude_command
 from pytest_roadmap.agents.codex import CODEX_BIN
 from pytest_roadmap.agents.codex import CODEX_INSTALL_HINT
@@ -46,11 +48,13 @@ def command_for(
     *,
     resume: str | None = None,
     cwd: Path | None = None,
+    model: str | Literal["chosen"] | None = "chosen",
 ) -> AgentCommand:
     """How to start the agent of ``step``: the first ``pytest_roadmap_agent_command`` answer.
 
     ``resume`` is the session of an earlier, unfinished attempt; ``cwd`` where the
-    agent works (default: the project directory).
+    agent works (default: the project directory); ``model`` the agent's model (default:
+    the task's, its group's or the run's), passed on unless a hook gave the command.
     """
     settings = config.stash[run_key].settings
     assert step.task is not None
@@ -65,7 +69,8 @@ def command_for(
     )
     if not isinstance(command, AgentCommand):
         raise TypeError(f"pytest_roadmap_agent_command returned {command!r}, not an AgentCommand")
-    return command
+    chosen = models.model_for(settings, step) if model == "chosen" else model
+    return command if hooked(config) else models.with_model(command, settings.agent, chosen)
 
 
 def hooked(config: pytest.Config) -> bool:

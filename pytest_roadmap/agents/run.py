@@ -33,6 +33,7 @@ from pytest_roadmap.agents.stream import EventStream
 from pytest_roadmap.agents.stream import EventTranslator
 from pytest_roadmap.agents.stream import StreamState
 from pytest_roadmap.model.plan import Step
+from pytest_roadmap.model.usage import WindowUsage
 from pytest_roadmap.process import JOIN_TIMEOUT
 from pytest_roadmap.process import kill_orphans
 from pytest_roadmap.process import kill_tree
@@ -66,6 +67,8 @@ class AgentCommand:
     reads_stream_json: bool
     #: with ``reads_stream_json``: for agents whose JSON lines are not Claude Code's
     translate_event: EventTranslator | None = None
+    #: the model chosen for the agent (see agents/models.py); None: the agent's default
+    model: str | None = None
 
 
 def child_env(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
@@ -90,6 +93,7 @@ def run_agent(
     kill_grace: float = 5.0,
     idle_timeout: float = 0.0,
     on_limit_warning: Callable[[UsageLimit], None] | None = None,
+    on_usage: Callable[[tuple[WindowUsage, ...]], None] | None = None,
 ) -> AgentResult:
     """Run ``cmd`` to completion, timeout or interrupt; append all its output to ``log_path``.
 
@@ -101,7 +105,8 @@ def run_agent(
     kills the tree too and is re-raised with the partial result attached (see
     :func:`interrupted_result`). ``on_event`` is called from a reader thread for every
     stream-json event; ``on_limit_warning`` from the calling thread, once, when the
-    stream says the account is close to its usage limit.
+    stream says the account is close to its usage limit; ``on_usage`` from the calling
+    thread, with every window's last utilization, whenever the stream reports one.
     """
     if not cmd.argv:
         raise ValueError("AgentCommand.argv is empty")
@@ -122,6 +127,7 @@ def run_agent(
             idle_timeout=idle_timeout if cmd.reads_stream_json else 0.0,
             kill_grace=kill_grace,
             on_limit_warning=on_limit_warning,
+            on_usage=on_usage,
         )
         return _supervise(proc, cmd, log, log_path, started, watch, on_event)
 
@@ -151,6 +157,8 @@ class _Watch:
     idle_timeout: float
     kill_grace: float
     on_limit_warning: Callable[[UsageLimit], None] | None = None
+    on_usage: Callable[[tuple[WindowUsage, ...]], None] | None = None
+    usage_reports: int = 0
     timed_out: bool = False
     stalled: bool = False
     refused: bool = False
@@ -214,6 +222,7 @@ def _wait(
     memory = _Memory(proc.pid, started)
     while True:
         wake.clear()
+        _report_usage(reader.state, watch)
         if exited.is_set():
             kill_orphans(proc.pid)
             break
@@ -234,6 +243,13 @@ def _wait(
         memory.sample(now)
         wake.wait(max(0.0, min(deadline, quiet_until, memory.next_at) - now))
     watch.peak_rss = memory.peak
+
+
+def _report_usage(state: StreamState, watch: _Watch) -> None:
+    """Tell ``watch.on_usage`` of utilization the stream reported since the last call."""
+    if state.usage_reports != watch.usage_reports and watch.on_usage is not None:
+        watch.usage_reports = state.usage_reports
+        watch.on_usage(tuple(state.usage.values()))
 
 
 class _Memory:
@@ -443,7 +459,7 @@ class _Reader(threading.Thread):
         self._tail = bytearray()
         self._callback_error = ""
         self._wake = wake
-        self._told = (False, False)  # the news the supervising thread was woken for
+        self._told = (False, False, 0)  # the news the supervising thread was woken for
         #: time.monotonic() of the last output
         self.last_output = time.monotonic()
 
@@ -460,7 +476,8 @@ class _Reader(threading.Thread):
                 self._keep_tail(chunk)
                 if self._stream is not None:
                     self._notify(self._stream.feed(chunk))
-                    news = (self._state.refused, self._state.limit_warning is not None)
+                    state = self._state
+                    news = (state.refused, state.limit_warning is not None, state.usage_reports)
                     if news != self._told and self._wake is not None:
                         self._told = news
                         self._wake.set()

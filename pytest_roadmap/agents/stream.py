@@ -20,6 +20,8 @@ from typing import Any
 
 from pytest_roadmap.agents import limits
 from pytest_roadmap.agents.limits import UsageLimit
+from pytest_roadmap.model import usage
+from pytest_roadmap.model.usage import WindowUsage
 from pytest_roadmap.settings import name
 from pytest_roadmap.text import one_line
 
@@ -88,6 +90,18 @@ class AgentResult:
     limit_event: UsageLimit | None = None
     #: the highest resident memory of the agent's process tree, in bytes (sampled)
     peak_rss: int | None = None
+    #: the last utilization reported for each window of the account's allowance
+    usage: tuple[WindowUsage, ...] = ()
+    #: the model the ``system``/``init`` event names
+    init_model: str | None = None
+
+    @property
+    def model(self) -> str | None:
+        """The model the agent used: its ``init`` event's, else the last of the result's
+        ``modelUsage``."""
+        used = self._result_field("modelUsage")
+        named = [key for key in used if isinstance(key, str)] if isinstance(used, dict) else []
+        return self.init_model or (named[-1] if named else None)
 
     @property
     def cost_usd(self) -> float | None:
@@ -332,6 +346,7 @@ class StreamState:
     def __init__(self) -> None:
         self.result_event: Mapping[str, Any] | None = None
         self.init_session_id: str | None = None
+        self.init_model: str | None = None
         self.last_activity = ""
         self.turns = 0
         self.api_errors: list[int] = []
@@ -340,6 +355,9 @@ class StreamState:
         #: the usage limit reached, and the first warning that it is close
         self.limit: UsageLimit | None = None
         self.limit_warning: UsageLimit | None = None
+        #: the last utilization of each window, and how many events reported one
+        self.usage: dict[str, WindowUsage] = {}
+        self.usage_reports = 0
 
     @property
     def refused(self) -> bool:
@@ -364,12 +382,18 @@ class StreamState:
         session = event.get("session_id")
         if subtype == "init" and self.init_session_id is None and isinstance(session, str):
             self.init_session_id = session
+        if subtype == "init" and isinstance(event.get("model"), str):
+            self.init_model = event["model"]
         status = event.get("error_status")
         if subtype == "api_retry" and isinstance(status, int) and not isinstance(status, bool):
             self.api_errors.append(status)
             self.refusals = self.refusals + 1 if status in REFUSED_STATUS else 0
 
     def _rate_limit(self, event: Mapping[str, Any]) -> None:
+        windows = usage.from_event(event)
+        if windows:
+            self.usage.update((window.kind, window) for window in windows)
+            self.usage_reports += 1
         found = limits.from_rate_limit_event(event)
         if found is None:
             return
@@ -396,6 +420,8 @@ class StreamState:
             api_errors=tuple(self.api_errors),
             init_session_id=self.init_session_id,
             limit_event=self.limit,
+            usage=tuple(self.usage.values()),
+            init_model=self.init_model,
             **fields,
         )
 

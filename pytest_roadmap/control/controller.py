@@ -15,15 +15,19 @@ from typing import Any
 import pytest
 
 from pytest_roadmap.agents import limits
+from pytest_roadmap.agents import models
 from pytest_roadmap.agents.limits import UsageLimit
+from pytest_roadmap.channel import worker_count
 from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.control.notify import Notifier
 from pytest_roadmap.control.notify import notify
+from pytest_roadmap.control.reserve import UsageReserve
 from pytest_roadmap.control.state import StatusFiles
 from pytest_roadmap.control.status_md import TaskLine
 from pytest_roadmap.control.status_md import cost_and_turns
 from pytest_roadmap.control.status_md import status_markdown
 from pytest_roadmap.control.writable import write_error
+from pytest_roadmap.model.estimate import run_estimate
 from pytest_roadmap.model.facts import StepFacts
 from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import DONE_IN_ROADMAP
@@ -98,6 +102,7 @@ class RoadmapController:
         self.notifier: Notifier | None = None
         self.group_failed: set[int] = set()  # ordinals of groups announced as failed
         self.limit_stopped: list[str] = []  # PHASE_1:A:A1 of tasks a usage limit stopped
+        self.reserve = UsageReserve(config, run, self._line, self._notify, self._stop_for_limit)
 
     # -- hooks ---------------------------------------------------------------
 
@@ -125,6 +130,13 @@ class RoadmapController:
         if report.when == "call" or (report.when == "setup" and not report.passed):
             return report.outcome, "", report.outcome.upper()
         return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+        """Serial runs: a task waits while the usage reserve holds new tasks."""
+        step = self.run.steps.get(local_id_of(item.nodeid))
+        if step is not None and step.kind == "task" and not self.progress.skip_reason(step):
+            self.reserve.wait_before_task()
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         step = self.run.steps.get(local_id_of(nodeid))
@@ -164,7 +176,8 @@ class RoadmapController:
             self._guarded(lambda: self.status.write_interrupted(self.limit_stopped))
         self.started.clear()
         self._write_progress(flush=True)
-        if self.state_error and self.session is not None and exitstatus == pytest.ExitCode.OK:
+        stopped = self.state_error or self.reserve.stopped
+        if stopped and self.session is not None and exitstatus == pytest.ExitCode.OK:
             self.session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.writes:
             self._notify("run_finished", self._finished_message(exitstatus))
@@ -254,6 +267,10 @@ class RoadmapController:
         self.progress.selected = tuple(order.dispatch_order(selected, estimates, mode))
         if self.run.settings.dry_run or self.config.getoption("collectonly"):
             self._show_order(estimates, mode)
+        if self.run.settings.dry_run:
+            tasks = [s for s in selected if s.kind == "task" and not self.progress.static_skip(s)]
+            for line in run_estimate(tasks, self.records.get, worker_count(self.config)):
+                self._line(line)
         if self.distributed and self.session is not None:
             self.session.testscollected = len(self.nodeids)  # not counting the dispatch pad
 
@@ -281,6 +298,7 @@ class RoadmapController:
 
     def start_run(self) -> None:
         """Write the plan and the initial progress files."""
+        models.check(self.run.settings, self.run.roadmap)
         for phase, group, task in self.run.roadmap.tasks():
             if self.progress.static_skip(self.run.steps[local_id(phase, group, task.id)]):
                 self.finished_tasks.add(task_key(phase, group, task))
@@ -392,6 +410,10 @@ class RoadmapController:
             self._limit_over(step)
         elif kind == "limit_warning":
             self._limit_close(_usage_limit(message))
+        elif kind == "usage":
+            self.reserve.on_usage(message)
+        elif kind == "wake":
+            self.reserve.check(time.time())
 
     def _limit_met(self, step: Step, message: Mapping[str, Any]) -> None:
         limit = _usage_limit(message)

@@ -5,7 +5,8 @@ The controller calls :func:`notify` on each run event; every implementation of t
 ``settings.notify`` command line through the shell in the project directory, with
 ``ROADMAP_EVENT``, ``ROADMAP_MESSAGE`` (one line) and, where they apply,
 ``ROADMAP_PHASE`` and ``ROADMAP_GROUP`` in its environment: never in the command text,
-since task titles are anyone's words. Commands run one event at a time, in order, in a
+since task titles are anyone's words; and it sends each event to every notify URL
+through apprise (see apprise_notify.py). Commands and URLs run one event at a time, in order, in a
 thread of their own, so a slow one never holds the run up; each is ended after its
 timeout (``settings.notify_timeout``, 30 s), and at the end of the run the controller
 waits for what is still queued no longer than one timeout. A command that fails is a
@@ -25,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_roadmap.control import apprise_notify
 from pytest_roadmap.process import kill_tree
+from pytest_roadmap.settings.targets import is_url
 
 __all__ = ["EVENTS", "Notifier", "notify"]
 
@@ -132,7 +135,10 @@ class Notifier:
             for command in self.commands:
                 if self._closing.is_set():
                     return
-                problem = self._run(command, item)
+                if is_url(command):
+                    problem = apprise_notify.send(command, item.event, item.message)
+                else:
+                    problem = self._run(command, item)
                 if problem is not None:
                     self._problem(problem)
 

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_roadmap.agents import presets
 from pytest_roadmap.agents.claude import claude_argv
+from pytest_roadmap.control import apprise_notify
 from pytest_roadmap.control import envfile
 from pytest_roadmap.control import services
 from pytest_roadmap.paths import shown
@@ -38,6 +39,7 @@ def check(config: pytest.Config, settings: Settings) -> None:
     collect_only = bool(config.getoption("collectonly"))
     if not (settings.dry_run or collect_only or presets.hooked(config)):
         _check_agent(settings)
+    apprise_notify.check(settings.notify)
     if shutil.which("git") is None:
         raise pytest.UsageError("git not found: install git and make sure it is on PATH")
     repo = git.open_repo(settings.project_dir)

@@ -57,6 +57,8 @@ class AgentFacts:
     #: the usage limit the agent met ("five_hour", "unknown"...), and how long it waited
     limit_type: str | None = None
     limit_wait_s: float | None = None
+    model: str | None = None  # the model used (issue 25)
+    chosen_model: str | None = None  # the model asked for: a task's, group's or the run's
 
     def properties(self) -> list[tuple[str, object]]:
         props: list[tuple[str, object]] = [
@@ -80,6 +82,7 @@ class AgentFacts:
             "session_id": self.session_id,
             "result": self.result,
             "cost_usd": self.cost_usd,
+            "model": self.model,
         }
         return props + [(name, value) for name, value in optional.items() if value is not None]
 

@@ -41,6 +41,7 @@ class TaskRecord:
     num_turns: int | None = None
     #: its group completed afterwards: rolling the group back runs the task again
     group_complete: bool = False
+    model: str | None = None  # the model its agent was asked to use
 
     @classmethod
     def of(cls, outcome: str, digest: str, facts: StepFacts) -> TaskRecord:
@@ -58,6 +59,7 @@ class TaskRecord:
             duration_s=agent.duration_s if agent else None,
             cost_usd=agent.cost_usd if agent else None,
             num_turns=agent.num_turns if agent else None,
+            model=agent.chosen_model if agent else None,
         )
 
     @classmethod
@@ -67,7 +69,9 @@ class TaskRecord:
             return cls()
         texts = ("outcome", "digest", "finished", "session_id", "failure", "limit_type", "log")
         values: dict[str, Any] = {
-            name: data[name] for name in (*texts, "result") if isinstance(data.get(name), str)
+            name: data[name]
+            for name in (*texts, "result", "model")
+            if isinstance(data.get(name), str)
         }
         for name in ("duration_s", "cost_usd"):
             number = data.get(name)

@@ -27,6 +27,7 @@ import pytest
 from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import local_id_of
 from pytest_roadmap.model.plan import log_prefix
+from pytest_roadmap.model.usage import usage_text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -356,6 +357,8 @@ class LiveView:
         machine = self.run.monitor.latest if self.run.monitor is not None else None
         if machine is not None:
             footer = f"{footer} · {machine.text()}"
+        if self.run.usage:
+            footer = f"{footer} · {usage_text(list(self.run.usage.values()))}"
         return render([row.view(now) for row in rows], footer, width, notice)
 
     def _start(self) -> None:

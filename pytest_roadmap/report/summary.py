@@ -15,6 +15,8 @@ from pytest_roadmap.model.facts import facts_of
 from pytest_roadmap.model.plan import Outcome
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import local_id_of
+from pytest_roadmap.model.usage import usage_text
+from pytest_roadmap.report import spend
 from pytest_roadmap.report.evidence import evidence_lines
 from pytest_roadmap.report.evidence import with_evidence
 from pytest_roadmap.settings import resume_command
@@ -143,10 +145,12 @@ def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]
     name_w, memory_w, time_w, turns_w, cost_w = 24, 7, 7, 5, 8
     group_w = max([len("group"), *(len(group_column(r.step)) for r in results)])
     indent = " " * (group_w + 2)
-    numbers_w = memory_w + time_w + turns_w + cost_w + 8
+    model_w = spend.model_width(results)  # 0: no task named its model
+    numbers_w = memory_w + time_w + turns_w + cost_w + 8 + model_w
     outcome_w = width - group_w - name_w - numbers_w - 4
     out = [
         f"{'group':<{group_w}}  {'item':<{name_w}}  {'outcome':<{outcome_w}}  "
+        f"{spend.model_cell('model', model_w)}"
         f"{'peak MB':>{memory_w}}  {'time':>{time_w}}  {'turns':>{turns_w}}  {'cost USD':>{cost_w}}"
     ]
     for index, result in enumerate(results):
@@ -160,6 +164,7 @@ def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]
         turns, cost = result.facts.num_turns, result.facts.cost_usd
         memory = result.facts.agent.peak_rss_mb if result.facts.agent else None
         numbers = (
+            f"{spend.model_cell(spend.model_of(result.facts), model_w)}"
             f"{'' if memory is None else f'{float(memory):.0f}':>{memory_w}}  "
             f"{seconds(result.duration) if ran else '':>{time_w}}  "
             f"{'' if turns is None else turns:>{turns_w}}  "
@@ -281,6 +286,8 @@ class RunSummary:
             out += summary_rows(results)
             out += skipped_lines(results, not_selected)
             out += limit_lines(results)
+            out += [text] if (text := usage_text(self.run.usage.values())) else []
+            out += spend.cost_by_model(results)
             out += evidence_lines(results)
         out.append(f"run total: {totals.text()}")
         if any(r.unfinished for r in results) and not self.run.settings.dry_run:

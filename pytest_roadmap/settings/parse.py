@@ -3,6 +3,7 @@ value or raises a one-line :class:`pytest.UsageError` naming where the value cam
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,3 +161,32 @@ def report(value: object, where: str) -> Path | None:
     """A path, or None for 'none'."""
     answer = str(value).strip()
     return None if answer.lower() == "none" else Path(answer)
+
+
+def percent(value: object, where: str) -> float:
+    """A percentage from 0 up to (not including) 100; a trailing '%' is allowed."""
+    try:
+        number = float(str(value).strip().removesuffix("%"))
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < 100:
+        raise pytest.UsageError(
+            f"invalid percentage {value!r} from {where}: give a number from 0 to 99"
+        )
+    return number
+
+
+def jobs(value: object, where: str) -> int:
+    """A number of jobs >= 1, or 'auto': as many as the machine has CPUs."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return max(1, os.cpu_count() or 1)
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise pytest.UsageError(
+            f"invalid jobs {value!r} from {where}: give a whole number >= 1 or 'auto'"
+        )
+    return number

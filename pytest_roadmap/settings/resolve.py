@@ -19,6 +19,7 @@ from pytest_roadmap.settings.table import REPORT_IN_STATUS_DIR
 from pytest_roadmap.settings.table import REPORT_NAME
 from pytest_roadmap.settings.table import SETTINGS
 from pytest_roadmap.settings.table import Settings
+from pytest_roadmap.settings.targets import masked_args
 from pytest_roadmap.text import WIDTH
 
 #: (value as given, where it came from); value None when set nowhere
@@ -179,7 +180,8 @@ def _agent(preset: Found, command: Found, parsed: str) -> str:
 
 def resume_command(args: Sequence[str], width: int = WIDTH) -> list[str]:
     """``pytest`` and the run's own arguments minus the redo option, wrapped with ``\\``."""
-    words = ["pytest", *(shlex.quote(a) for a in args if a != flag("redo"))]
+    shown = masked_args(args, (flag("notify") or "", name("notify")))  # URLs hold tokens
+    words = ["pytest", *(shlex.quote(a) for a in shown if a != flag("redo"))]
     lines: list[str] = []
     line = ""
     for word in words:

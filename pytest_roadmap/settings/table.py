@@ -228,13 +228,13 @@ class Settings:
     notify: tuple[str, ...] = setting(
         "command lines run on each run event (group passed/failed, phase committed, usage "
         "limit wait, run stopped/finished) with ROADMAP_EVENT and ROADMAP_MESSAGE in their "
-        "environment",
+        "environment, or Apprise URLs (ntfy://topic, json://host/path...) the event is sent to",
         parse.lines,
         (),
         ini="linelist",
         cli="append",
         metavar="CMD",
-        cli_help="a command line run on each run event; repeat for several",
+        cli_help="a command line run on each run event, or an Apprise URL; repeat for several",
     )
     notify_timeout: float = setting(
         "seconds a notify command may take before it is ended",
@@ -295,7 +295,7 @@ class Settings:
         parse.text,
         cli=None,
     )
-    # issue 24: checks that prove a task done
+    # checks that prove a task done
     test_command: str | None = setting(  # None: chosen by the project's kind (steps/checks.py)
         "command line that runs the test paths and node ids a task's checks name, '{tests}' "
         "replaced by them (default: 'npm test -- {tests}' with a package.json and no Python "
@@ -338,6 +338,41 @@ class Settings:
         parse.services,
         ini="linelist",
         cli=None,
+    )
+    # spending the allowance
+    usage_reserve: float = setting(
+        "keep this percentage of the subscription's allowance: while a window's last reported "
+        "use is at or above 100 minus it, no new task starts until that window resets; 0: off",
+        parse.percent,
+        0.0,
+        env="ROADMAP_USAGE_RESERVE",
+        metavar="PERCENT",
+    )
+    model: str | None = setting(
+        "the model of every task that names none (nor its group): Claude Code's --model "
+        "(haiku, sonnet, opus or a model id), Codex's -m, the command preset's {model}",
+        parse.text,
+        metavar="MODEL",
+    )
+    model_escalation: tuple[str, ...] = setting(
+        "models a task moves up through, one line each (e.g. sonnet, then opus): after a "
+        "failed round the task continues on the next",
+        parse.lines,
+        (),
+        ini="linelist",
+        cli=None,
+    )
+    gate_jobs: int = setting(
+        "gate commands run at the same time ('auto': one per CPU); a gate command line '---' "
+        "is an order barrier: the commands before it finish first",
+        parse.jobs,
+        1,
+        metavar="N|auto",
+    )
+    repair_model: str | None = setting(
+        "the model of the repair agents of a failing gate (default: as the group's tasks)",
+        parse.text,
+        metavar="MODEL",
     )
 
     @property

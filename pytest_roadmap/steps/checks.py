@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from pytest_roadmap import segments
+from pytest_roadmap.agents import models
 from pytest_roadmap.agents.attempts import continue_prompt
 from pytest_roadmap.agents.presets import command_for
 from pytest_roadmap.agents.prompt import prompt_values
@@ -334,8 +335,9 @@ class TaskChecks:
         session = result.session_id
         if not session:
             prompt = continue_prompt(self.item.config, step, failed.reason) + "\n" + prompt
+        model = models.next_round(self.settings, step, command.model) or command.model
         return command_for(
-            self.item.config, step, prompt, self.log, resume=session, cwd=command.cwd
+            self.item.config, step, prompt, self.log, resume=session, cwd=command.cwd, model=model
         )
 
 

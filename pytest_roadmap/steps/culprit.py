@@ -97,7 +97,7 @@ def _session_of(config: pytest.Config, step: Step, task: Task) -> str | None:
     return session if isinstance(session, str) and session else None
 
 
-def suspects(gate: GateRun, failed: CommandResult) -> list[str]:
+def suspects(gate: GateRun, failed: list[CommandResult]) -> list[str]:
     """In the shared tree: the tasks whose changed files the failing output names."""
     step = gate.step
     assert step.group is not None
@@ -105,13 +105,13 @@ def suspects(gate: GateRun, failed: CommandResult) -> list[str]:
     for task in step.group.tasks:
         files = _note_of(gate.config, step, task).get("files")
         if isinstance(files, list) and any(
-            isinstance(f, str) and f and f in failed.tail for f in files
+            isinstance(f, str) and f and any(f in result.tail for result in failed) for f in files
         ):
             named.append(task.id)
     return named
 
 
-def suspects_text(gate: GateRun, failed: CommandResult) -> str:
+def suspects_text(gate: GateRun, failed: list[CommandResult]) -> str:
     """What a repair agent is told about the suspects (noted in the gate's facts too)."""
     names = suspects(gate, failed)
     if not names:
@@ -168,34 +168,34 @@ def find_culprit(gate: GateRun, failed: CommandResult, log: Path) -> Task | None
 
 
 def send_back(
-    gate: GateRun, commands: list[str], failed: CommandResult, log: Path
-) -> CommandResult | None:
+    gate: GateRun, commands: list[str], failed: list[CommandResult], log: Path
+) -> list[CommandResult]:
     """Name the culprit of a failing merged gate, and continue its session with the failure
     (each continuation one of the gate's fix attempts); the gate's failure afterwards."""
-    culprit = find_culprit(gate, failed, log)
+    culprit = find_culprit(gate, failed[0], log)
     if culprit is None:
         return failed
     gate.facts.culprit = culprit.id
     gate.facts.warnings.append(
-        f"gate failed: `{failed.command}` first fails after merging {culprit.id}"
+        f"gate failed: `{failed[0].command}` first fails after merging {culprit.id}"
     )
     settings, step = gate.settings, gate.step
     session = _session_of(gate.config, step, culprit)
-    now: CommandResult | None = failed
-    while now is not None and session and gate.repairs < settings.fix_attempts:
+    now = failed
+    while now and session and gate.repairs < settings.fix_attempts:
         gate.repairs += 1
         _continue(gate, culprit, session, now)
         now = gate.check(commands, log)
     return now
 
 
-def _continue(gate: GateRun, task: Task, session: str, failed: CommandResult) -> None:
+def _continue(gate: GateRun, task: Task, session: str, failed: list[CommandResult]) -> None:
     """Continue ``task``'s session in the main tree with the gate's failure."""
     settings, step = gate.settings, gate.step
     assert step.group is not None
     task_step = gate.run_state.steps[local_id(step.phase, step.group, task.id)]
     values = prompt_values(settings.roadmap.name, step.phase, step.group, task)
-    values.update(command=failed.command, how=gate.how(failed), output=failed.tail.strip()[-6000:])
+    values.update(gate.failure_values(failed))
     log = settings.log_dir / log_name(step.phase, step.group, f"{task.id}-gate", time.time())
     command = command_for(
         gate.config,
@@ -209,7 +209,7 @@ def _continue(gate: GateRun, task: Task, session: str, failed: CommandResult) ->
     attempts = Attempts(gate.item, task_step, log, retries=0)
     _result, agent_failure = attempts.run(command)
     outcome = agent_failure.reason if agent_failure else "ok"
-    why = f"gate: '{failed.command}' {gate.how(failed)}: sent to {task.id}'s session"
+    why = f"gate: {gate.said(failed)}: sent to {task.id}'s session"
     segments.record(gate.item, "repair", started, time.time(), f"{task.id} ({why}): {outcome}")
     cost = round(attempts.cost, 6) if attempts.cost else None
     gate.facts.repairs.append(RepairFacts(why, shown(log, settings.project_dir), outcome, cost))

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from pytest_roadmap import segments
+from pytest_roadmap.agents import gate_jobs
 from pytest_roadmap.agents.attempts import Attempts
+from pytest_roadmap.agents.gate_jobs import failures_text
 from pytest_roadmap.agents.presets import command_for
 from pytest_roadmap.agents.prompt import MERGE_TEMPLATE
 from pytest_roadmap.agents.prompt import REPAIR_TEMPLATE
 from pytest_roadmap.agents.prompt import render
 from pytest_roadmap.agents.shell import CommandResult
-from pytest_roadmap.agents.shell import run_commands
 from pytest_roadmap.dist import nodes
 from pytest_roadmap.model.facts import CommandFacts
 from pytest_roadmap.model.facts import RepairFacts
@@ -96,29 +97,34 @@ class GateRun(StepRun):
     def run_commands(self, commands: list[str]) -> None:
         """Run the commands; the first failing one fails the gate."""
         settings = self.settings
-        self.facts.commands = [CommandFacts(command) for command in commands]
+        flat = gate_jobs.commands_of(commands)
+        self.facts.commands = [CommandFacts(command) for command in flat]
         if settings.dry_run:
-            self.facts.dry_run = f"would run gate: {' && '.join(commands) or '(no commands)'}"
+            self.facts.dry_run = f"would run gate: {' && '.join(flat) or '(no commands)'}"
             return
         if not commands:
             return
         log = settings.log_dir / log_name(self.step.phase, self.step.group, "gate", time.time())
         self.facts.log = shown(log, settings.project_dir)
         failed = self.check(commands, log)
-        if failed is not None and self.facts.merged:  # worktrees: the culprit's session first
+        if failed and self.facts.merged:  # worktrees: the culprit's session first
             failed = culprit.send_back(self, commands, failed, log)
         attempts = 0
-        while failed is not None and self.repairs < settings.fix_attempts:
+        while failed and self.repairs < settings.fix_attempts:
             attempts += 1
             self.repair(commands, failed)
             failed = self.check(commands, log)
-        if failed is None:
+        if not failed:
             return
+        tails = failed[0].tail if len(failed) == 1 else failures_text(failed, self.how)
         raise RoadmapFailure(
-            f"{self.step.label} failed: '{failed.command}' {self.how(failed)}"
-            f"{self.after(attempts)}",
-            failure_details(log, settings.project_dir, failed.tail),
+            f"{self.step.label} failed: {self.said(failed)}{self.after(attempts)}",
+            failure_details(log, settings.project_dir, tails),
         )
+
+    def said(self, failed: list[CommandResult]) -> str:
+        """``'npm test' exited with code 1, 'npm run lint' exited with code 2``."""
+        return ", ".join(f"'{result.command}' {self.how(result)}" for result in failed)
 
     def after(self, attempts: int) -> str:
         """`` (after 2 repair attempts)``, or why there was none left; ``""`` for none."""
@@ -128,33 +134,43 @@ class GateRun(StepRun):
             return f" (no repair attempt left: {self.repairs} used on merge conflicts)"
         return ""
 
+    def failure_values(self, failed: list[CommandResult]) -> dict[str, str]:
+        """A prompt's ``{command}``, ``{how}`` and ``{output}`` for the failed commands."""
+        one = len(failed) == 1
+        output = failed[0].tail if one else failures_text(failed, self.how)
+        return {
+            "command": "` and `".join(result.command for result in failed),
+            "how": self.how(failed[0]) if one else "failed",
+            "output": output.strip()[-6000:],
+        }
+
     def how(self, failed: CommandResult) -> str:
         """How a gate command failed, in a few words."""
         if failed.timed_out:
             return f"timed out after {self.settings.task_timeout:g}s"
         return f"exited with code {failed.exit_code}"
 
-    def check(self, commands: list[str], log: Path) -> CommandResult | None:
-        """Run the gate's commands once; the failing one, or None when all passed."""
+    def check(self, commands: list[str], log: Path) -> list[CommandResult]:
+        """Run the gate's commands once; the failing ones (none when all passed)."""
         settings = self.settings
         with segments.span(self.item, "gate"):
-            results = run_commands(commands, settings.project_dir, log, settings.task_timeout)
+            results = gate_jobs.run_gate(
+                commands, settings.project_dir, log, settings.task_timeout, settings.gate_jobs
+            )
         for facts, result in zip(self.facts.commands, results, strict=False):
             facts.exit_code = result.exit_code
             facts.duration_s = round(result.duration, 3)
-        return None if results[-1].ok else results[-1]
+        return [result for result in results if not result.ok]
 
-    def repair(self, checks: list[str], failed: CommandResult) -> None:
-        """Start one repair agent on the failing gate."""
+    def repair(self, checks: list[str], failed: list[CommandResult]) -> None:
+        """Start one repair agent on the failing gate: every failed command at once."""
         assert self.step.group is not None
         values = {
             **self.group_values(checks),
-            "command": failed.command,
-            "how": self.how(failed),
-            "output": failed.tail.strip()[-6000:],
+            **self.failure_values(failed),
             "diff": changes_since_commit(self.settings.project_dir),
         }
-        why = f"gate: '{failed.command}' {self.how(failed)}"
+        why = f"gate: {self.said(failed)}"
         title = f"Repair the gate of Group {self.step.group.id}"
         prompt = render(REPAIR_TEMPLATE, values) + culprit.suspects_text(self, failed)
         self.start_fixer(title, why, prompt)
@@ -204,7 +220,7 @@ class GateRun(StepRun):
             "phase_number": str(step.phase.number),
             "group_id": step.group.id,
             "group_title": step.group.title,
-            "commands": "\n".join(f"- {command}" for command in commands) or "(none)",
+            "commands": "\n".join(f"- {c}" for c in gate_jobs.commands_of(commands)) or "(none)",
             "tasks": "\n".join(f"- {t.id}: {t.title}" for t in step.group.tasks),
         }
 

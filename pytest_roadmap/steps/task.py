@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_roadmap.agents import models
 from pytest_roadmap.agents.attempts import Attempts
 from pytest_roadmap.agents.attempts import continue_prompt
 from pytest_roadmap.agents.presets import command_for
@@ -116,7 +117,8 @@ class TaskRun(StepRun):
         prompt = self.continue_prompt() if resume else self.prompt()
         workspace = self.workspace(log)
         cwd = workspace.cwd if workspace else worktree.planned_cwd(settings, step)
-        command = command_for(self.config, step, prompt, log, resume=resume, cwd=cwd)
+        model = models.round_model(self.settings, step, self.record())
+        command = command_for(self.config, step, prompt, log, resume=resume, cwd=cwd, model=model)
         self.facts.resumed_session = resume
         commands, own = checks.task_commands(settings, step.task)
         if settings.dry_run:
@@ -176,6 +178,7 @@ class TaskRun(StepRun):
         agent.session_id = result.session_id
         agent.result = (result.result_text or "")[:RESULT_TEXT_LIMIT] or None
         agent.cost_usd = round(attempts.cost, 6) if attempts.cost else None
+        agent.model, agent.chosen_model = result.model or attempts.model, attempts.model
         if failure is not None and result.usage_limit is not None:
             self.facts.limit_stop = failure.reason
         return result, failure

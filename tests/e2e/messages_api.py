@@ -434,17 +434,20 @@ class _Handler(BaseHTTPRequestHandler):
                 "output_tokens": output_tokens,
             },
         }
+        headers = self.server.api.usage_headers()
         if body.get("stream"):
-            self._stream(message)
+            self._stream(message, headers)
         else:
-            self._send_json(200, message)
+            self._send_json(200, message, headers)
 
-    def _stream(self, message: dict[str, Any]) -> None:
+    def _stream(self, message: dict[str, Any], headers: Mapping[str, str]) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.send_header("request-id", _new_id("req"))
+        for k, v in headers.items():
+            self.send_header(k, v)
         self.end_headers()
 
         def event(name: str, data: Mapping[str, Any]) -> None:
@@ -535,6 +538,7 @@ class MessagesAPI:
         self._cursors: dict[str | None, int] = {}
         self._requests: list[RecordedRequest] = []
         self._limit: tuple[float, str] | None = None
+        self._usage: tuple[float, float, str] | None = None
         self._together: frozenset[str] = frozenset()
         self.stopping = threading.Event()
         self._server: _Server | None = None
@@ -585,6 +589,35 @@ class MessagesAPI:
             if together <= {r.task for r in self.requests if r.is_messages}:
                 return
             self.stopping.wait(0.05)
+
+    def usage(self, utilization: float, reset: float, claim: str = "five_hour") -> None:
+        """Report, on every answer until ``reset`` (epoch seconds), that the window
+        ``claim`` is ``utilization`` used (0.95: 95 %): the unified headers of a subscription
+        account close to its limit (``allowed_warning`` from 0.9, else ``allowed``)."""
+        with self._lock:
+            self._usage = (utilization, reset, claim)
+
+    def usage_headers(self) -> dict[str, str]:
+        """The unified rate-limit headers of a successful answer (none unless :meth:`usage`
+        was called and its reset has not come)."""
+        with self._lock:
+            usage = self._usage
+        if usage is None or time.time() >= usage[1]:
+            return {}
+        used, reset, claim = usage
+        short = {"five_hour": "5h", "seven_day": "7d"}[claim]
+        status = "allowed_warning" if used >= 0.9 else "allowed"
+        headers = {
+            "anthropic-ratelimit-unified-status": status,
+            "anthropic-ratelimit-unified-reset": str(int(reset)),
+            "anthropic-ratelimit-unified-representative-claim": claim,
+            f"anthropic-ratelimit-unified-{short}-status": status,
+            f"anthropic-ratelimit-unified-{short}-utilization": f"{used:g}",
+            f"anthropic-ratelimit-unified-{short}-reset": str(int(reset)),
+        }
+        if used >= 0.9:
+            headers[f"anthropic-ratelimit-unified-{short}-surpassed-threshold"] = "0.9"
+        return headers
 
     def limit_headers(self) -> dict[str, str] | None:
         """The unified rate-limit headers while the usage limit holds, else None."""
