@@ -169,6 +169,9 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_roadmap.report.summary import RunSummary
 
         config.pluginmanager.register(RunSummary(config, run), "roadmap-summary")
+        from pytest_roadmap.control import guard
+
+        guard.install(config, run)
         from pytest_roadmap.control.services import Services
 
         services = config.stash[services_key] = Services(config, run)

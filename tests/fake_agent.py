@@ -38,6 +38,8 @@ then does what its flags say, in this order:
   --tick S                        while sleeping: print a stream-json line every S seconds
   --hang                          sleep forever (--ignore-term: ignore SIGTERM too)
   --crash                         SIGKILL ourselves
+  --shell COMMAND                 run COMMAND with sh in cwd (repeatable; e.g. the destructive
+                                  git reset --hard && git clean -fd); a failure is ignored
   --write PATH[=CONTENT]          write a file relative to cwd (default: task id + newline)
   --resumed-write PATH[=CONTENT]  the same, only in a continued session (after --write)
   --fresh-write PATH[=CONTENT]    the same, only in a new session (after --write)
@@ -107,6 +109,7 @@ OPTIONS: dict[str, Any] = {
     "meet-count": int,
 }
 REPEATABLE: dict[str, Any] = {
+    "shell": str,
     "write": str,
     "resumed-write": str,
     "fresh-write": str,
@@ -444,6 +447,8 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
     if args.crash:
         record("end", prompt, started, outcome="crash")
         os.kill(os.getpid(), signal.SIGKILL)
+    for command in args.shell:
+        subprocess.run(["sh", "-c", command], check=False, timeout=60)
     write_files(args.write)
     resumed = bool(os.environ.get("ROADMAP_RESUME_SESSION"))
     write_files(args.resumed_write if resumed else args.fresh_write)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -95,7 +96,13 @@ def fold(message: str, hints: bool = False) -> str:
 
 
 def run_git(
-    cwd: Path, *args: str, check: bool = True, timeout: float = GIT_TIMEOUT, hints: bool = False
+    cwd: Path,
+    *args: str,
+    check: bool = True,
+    timeout: float = GIT_TIMEOUT,
+    hints: bool = False,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
 ) -> str:
     """``git <args>`` in ``cwd``; its output, without the trailing newline.
 
@@ -103,15 +110,16 @@ def run_git(
     folded (keeping its hints when ``hints``) and whose details are the whole message when
     the reason left some of it out; without ``check`` the output all the same. git missing,
     or running longer than ``timeout`` seconds (then it is ended, with all it started), is
-    a WorkspaceError either way.
+    a WorkspaceError either way. ``env`` adds variables (``GIT_INDEX_FILE``) to git's;
+    ``stdin`` is its input.
     """
     what = _named(args)
     try:
         proc = subprocess.Popen(
             ["git", *args],
             cwd=cwd,
-            env={**os.environ, **GIT_ENV},
-            stdin=subprocess.DEVNULL,
+            env={**os.environ, **GIT_ENV, **(env or {})},
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
@@ -120,7 +128,7 @@ def run_git(
             raise WorkspaceError(f"cannot run {what}: {cwd} is not a directory") from None
         raise WorkspaceError("git is not installed") from None
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, err = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         _end(proc)
         raise WorkspaceError(f"{what} timed out") from None

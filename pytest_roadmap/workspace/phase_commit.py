@@ -64,12 +64,8 @@ def commit_phase(
         outcome.failure = NOT_A_REPO
         return outcome
     top = Path(repo.working_tree_dir or repo_dir)
-    excluded = [relative_to(p, top) for p in exclude if inside(p, top) and p.exists()]
-    # git add refuses to name an ignored path, even to exclude it
-    ignored = set(_ignored(top, excluded))
-    pathspec = ["."] + [f":(exclude){p}" for p in excluded if p not in ignored]
     try:
-        run_git(top, "add", "--all", "--", *pathspec, hints=True)
+        run_git(top, "add", "--all", "--", *stage_pathspec(top, exclude), hints=True)
         if repo.head.is_valid() and not repo.index.diff("HEAD"):
             outcome.nothing_to_commit = True
         else:
@@ -82,6 +78,14 @@ def commit_phase(
     if push and (outcome.sha or unpushed_commits(repo) != 0):
         _push(repo, outcome)
     return outcome
+
+
+def stage_pathspec(top: Path, exclude: Sequence[Path]) -> list[str]:
+    """The pathspec of ``git add --all`` staging the tree at ``top`` but ``exclude``."""
+    excluded = [relative_to(p, top) for p in exclude if inside(p, top) and p.exists()]
+    # git add refuses to name an ignored path, even to exclude it
+    ignored = set(_ignored(top, excluded))
+    return ["."] + [f":(exclude){p}" for p in excluded if p not in ignored]
 
 
 def _ignored(top: Path, paths: Sequence[str]) -> list[str]:
