@@ -16,4 +16,6 @@ SUMMARY_KEYS = (
     "order_gain",
     "startup_n4_s",
     "checks_ratio",
+    "snapshot_task_ms",
+    "snapshot_vs_status",
 )

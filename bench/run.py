@@ -8,7 +8,8 @@
 Progress goes to stderr; stdout gets Markdown tables, the targets, and as its last line
 one summary: ``makespan_vs_ideal=<x> makespan_vs_xargs=<x> overhead_vs_pytest=<x>
 collect_10k_s=<x> import_ms=<x> report_rewrite_ms=<x> report_overhead_pct=<x>
-makespan_vs_bash=<x> order_gain=<x> startup_n4_s=<x> checks_ratio=<x>`` (``nan`` for what was not
+makespan_vs_bash=<x> order_gain=<x> startup_n4_s=<x> checks_ratio=<x>
+snapshot_task_ms=<x> snapshot_vs_status=<x>`` (``nan`` for what was not
 measured).
 """
 
@@ -29,6 +30,7 @@ import collect
 import makespan
 import overhead
 import report
+import snapshots
 import speed
 import startup
 from common import BenchError
@@ -48,6 +50,7 @@ BENCHMARKS: dict[str, Callable[[str], Result]] = {
     "report": report.run,
     "speed": speed.run,
     "checks": checks.run,
+    "snapshots": snapshots.run,
 }
 
 
