@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_roadmap.workspace.git import open_repo
 from pytest_roadmap.workspace.git import run_git
 from pytest_roadmap.workspace.phase_commit import stage_pathspec
 
@@ -76,6 +77,10 @@ class Snapshots:
         self.git_dir = git_dir(top)
         #: our own index: kept between snapshots, git rehashes only what changed
         self.index = self.git_dir / f"roadmap-snapshot-{run}.index"
+        self._excluded: tuple[tuple[Path, ...], list[str]] | None = None
+        repo = open_repo(top)
+        assert repo is not None
+        self.repo = repo
 
     def take(self, label: str) -> Snapshot:
         """Record the working tree now, as snapshot number n with ``label``."""
@@ -83,10 +88,9 @@ class Snapshots:
         real = self.git_dir / "index"
         if not self.index.exists() and real.exists():
             shutil.copyfile(real, self.index)  # its stat data: no file is hashed again
-        run_git(self.top, "add", "--all", "--", *stage_pathspec(self.top, self.exclude), env=env)
+        run_git(self.top, "add", "--all", "--", *self._pathspec(), env=env)
         tree = run_git(self.top, "write-tree", env=env)
-        head = run_git(self.top, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
-        branch = run_git(self.top, "symbolic-ref", "-q", "HEAD", check=False)
+        head, branch = self._head()
         self.count += 1
         message = f"roadmap snapshot {self.run} #{self.count}: {label}"
         parents = ["-p", head] if head else []
@@ -94,6 +98,21 @@ class Snapshots:
         ref = f"{REF_ROOT}/{self.run}/{self.count}-{_slug(label)}"
         run_git(self.top, "update-ref", ref, commit)
         return Snapshot(ref, commit, tree, head or None, branch or None)
+
+    def _pathspec(self) -> list[str]:
+        """What ``git add`` stages: all but the excluded paths (asked again when those
+        that exist change)."""
+        existing = tuple(path for path in self.exclude if path.exists())
+        if self._excluded is None or self._excluded[0] != existing:
+            self._excluded = (existing, stage_pathspec(self.top, existing))
+        return self._excluded[1]
+
+    def _head(self) -> tuple[str, str]:
+        """HEAD's commit and the branch it points to ("" for none), read without git."""
+        repo = self.repo
+        head = repo.head.commit.hexsha if repo.head.is_valid() else ""
+        branch = "" if repo.head.is_detached else repo.head.reference.path
+        return head, branch
 
     def blob(self, sha: str | None) -> bytes | None:
         """A blob's bytes (None for None)."""
