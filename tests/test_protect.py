@@ -214,3 +214,64 @@ def test_a_run_leaves_head_index_and_status_as_they_were(project: Project) -> No
         "5-before-gate-1-A",
         "6-gate-1-A",
     ]
+
+
+def subjects(repo: Path) -> list[str]:
+    return git(repo, "log", "--format=%s").splitlines()
+
+
+def test_an_agents_own_commit_is_folded_into_the_phase_commit(project: Project) -> None:
+    project.roadmap(GROUP)
+    plan = {
+        "A1": ["--shell", "echo A1 > a1.py && git add a1.py && git commit -qm 'A1 by itself'"],
+        "A3": ["--write", "a3.py"],
+        "A2": ["--write", "a2.py"],
+    }
+    result = project.run("-p", "no:xdist", "--junitxml=out.xml", plan=plan)
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(
+        ["*A1's agent committed 1 commit on main: folded into the phase commit"]
+    )
+    assert subjects(project.path) == ["Complete Phase 1: Base", "add roadmap"]
+    assert {"a1.py", "a2.py", "a3.py"} <= set(committed(project.path))
+    assert git(project.path, "status", "--porcelain", "--untracked-files=no") == ""
+    props = junit_properties(project.path / "out.xml", "A1")
+    assert props["git_head_moved"] == "committed 1 commit on main: folded into the phase commit"
+
+
+def test_a_branch_switch_is_undone(project: Project) -> None:
+    """A2's agent force-checks out an older branch: back on main, the work as it was."""
+    project.roadmap(GROUP)
+    git(project.path, "branch", "old")
+    (project.path / "README").write_text("readme\n")
+    git(project.path, "add", "README")
+    git(project.path, "commit", "-qm", "readme")
+    plan = {
+        "A1": ["--write", "a1.py"],
+        "A3": ["--write", "README=edited by A3\n"],
+        "A2": ["--shell", "git checkout -qf old", "--write", "a2.py"],
+    }
+    result = project.run("-p", "no:xdist", plan=plan)
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*A2's agent switched to old: undone, back on main at *"])
+    assert git(project.path, "symbolic-ref", "HEAD").strip() == "refs/heads/main"
+    assert subjects(project.path) == ["Complete Phase 1: Base", "readme", "add roadmap"]
+    assert git(project.path, "show", "HEAD:README") == "edited by A3\n"
+    assert {"a1.py", "a2.py"} <= set(committed(project.path))
+
+
+def test_a_reset_to_an_older_commit_is_undone(project: Project) -> None:
+    project.roadmap(GROUP)
+    (project.path / "README").write_text("readme\n")
+    git(project.path, "add", "README")
+    git(project.path, "commit", "-qm", "readme")
+    plan = {
+        "A1": ["--write", "a1.py"],
+        "A3": ["--write", "a3.py"],
+        "A2": ["--shell", "git reset -q --hard HEAD~1", "--write", "a2.py"],
+    }
+    result = project.run("-p", "no:xdist", plan=plan)
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(["*A2's agent reset main to *: undone, back on main at *"])
+    assert subjects(project.path) == ["Complete Phase 1: Base", "readme", "add roadmap"]
+    assert {"README", "a1.py", "a2.py", "a3.py"} <= set(committed(project.path))

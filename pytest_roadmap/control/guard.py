@@ -21,6 +21,7 @@ from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import local_id_of
 from pytest_roadmap.terminal import say
+from pytest_roadmap.workspace import head as moves
 from pytest_roadmap.workspace import snapshot
 from pytest_roadmap.workspace.git import WorkspaceError
 from pytest_roadmap.workspace.git import top_of
@@ -35,6 +36,8 @@ from pytest_roadmap.workspace.snapshot import Snapshots
 BEFORE_RUN = "the uncommitted work from before the run"
 #: the JUnit property on the step whose agent lost others' work
 PROPERTY = "destructive_git"
+#: the JUnit property on the step whose agent moved HEAD or the branch
+HEAD_PROPERTY = "git_head_moved"
 
 
 def install(config: pytest.Config, run: RoadmapRun) -> None:
@@ -66,6 +69,10 @@ class WorkGuard:
         #: local id -> JUnit properties its teardown report gets
         self.properties: dict[str, list[tuple[str, object]]] = {}
         self.problem: str | None = None  # why snapshots stopped (git failed)
+        #: HEAD and its branch when the phase began (as the last snapshot found them)
+        self.head: str | None = None
+        self.branch: str | None = None
+        self.said_head: str | None = None  # the agents' last commit said to be folded
 
     # -- hooks ---------------------------------------------------------------
 
@@ -102,6 +109,7 @@ class WorkGuard:
         snapshot.prune(self.snaps.top, self.snaps.run)
         self.base = snapshot.head_tree(self.snaps.top)
         self.last = self.snaps.take("start")
+        self.head, self.branch = self.last.head, self.last.branch
         pending = snapshot.changes(self.snaps.top, self.base, self.last.tree)
         self.owners = dict.fromkeys(pending, BEFORE_RUN)
 
@@ -112,12 +120,22 @@ class WorkGuard:
             report.longrepr = self._conflict_text(step, lost)
         elif step.kind == "task" and step.task is not None and self.last is not None:
             self._own(step.task.id)
+        if step.kind == "gate" and step.group is step.phase.groups[-1]:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Before the phase commit: the agents' own commits become part of it."""
+        if self.head is None or self.last is None or not self.run.settings.commit:
+            return
+        if self.last.head != self.head and self.last.branch == self.branch:
+            moves.fold(self.snaps, self.head)
 
     def _rebase(self, step: Step) -> None:
         """After a phase commit: its tree is the new base; nothing is pending."""
         self.base = snapshot.head_tree(self.snaps.top)
         self.owners.clear()
         self.last = self.snaps.take(step.name)
+        self.head, self.branch = self.last.head, self.last.branch
 
     def check(self, step: Step, label: str) -> Restored | None:
         """Snapshot the tree; put back what was lost since the last one (None: nothing)."""
@@ -126,6 +144,16 @@ class WorkGuard:
         self.last = now
         if previous is None:
             return None
+        move = moves.moved(self.snaps, self.head, self.branch, now)
+        if move is not None and move.kind == "committed":
+            if now.head != self.said_head:
+                self.said_head = now.head
+                self._line(step, f"{move.text}: folded into the phase commit")
+        elif move is not None:
+            moves.undo(self.snaps, self.head, self.branch, previous)
+            where = f"{moves.short(self.branch)} at {(self.head or '')[:12]}"
+            self._line(step, f"{move.text}: undone, back on {where}")
+            now = self.last = self.snaps.take(f"{label} undone")
         lost = restore(self.snaps, self.base, previous, now, self.owners)
         if not lost.paths and not lost.conflicts:
             return None
@@ -150,6 +178,11 @@ class WorkGuard:
         say(self.config, line)
         props = self.properties.setdefault(step.local_id, [])
         props.append((PROPERTY, f"restored {count}: {', '.join(sorted(lost.paths))}"))
+
+    def _line(self, step: Step, text: str) -> None:
+        """``A2's agent <text>``, as a progress line and a JUnit property of the step."""
+        say(self.config, f"{_culprit(step)} {text}")
+        self.properties.setdefault(step.local_id, []).append((HEAD_PROPERTY, text))
 
     def _in_order(self, owners: Iterable[str]) -> list[str]:
         """Owners in the roadmap's order, the work from before the run last."""
