@@ -62,7 +62,9 @@ def pytest_roadmap_notify(
     :param event: ``group_passed``, ``group_failed``, ``phase_committed``, ``limit_wait``
         (the run waits for a usage limit to reset), ``limit_resumed``, ``run_stopped``
         (a systemic agent failure, the run budget, a usage limit too far away) or
-        ``run_finished`` (its message has the passed and failed counts and the cost).
+        ``run_finished`` (its message has the passed and failed counts and the cost),
+        ``push_failed`` (a phase's commit is kept locally; the run goes on) or
+        ``pushed_late`` (a later push took the commits an earlier one could not).
     :param message: one line saying what happened, e.g. ``Phase 1 Group A passed: 3 tasks``.
     :param phase: the phase's number, where the event has one, else None.
     :param group: the group's id, where the event has one, else None.

@@ -172,6 +172,9 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_roadmap.control import guard
 
         guard.install(config, run)
+        from pytest_roadmap.control.pushes import PushReport
+
+        config.pluginmanager.register(PushReport(config, run), "roadmap-pushes")
         from pytest_roadmap.control.services import Services
 
         services = config.stash[services_key] = Services(config, run)

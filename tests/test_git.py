@@ -166,29 +166,26 @@ def test_no_upstream_is_a_note_not_a_failure(project: Project) -> None:
 
 def test_rejected_push_keeps_the_commit_and_a_rerun_pushes_it(project: Project) -> None:
     remote = with_remote(project, ONE_PHASE)
-    other = project.path.parent / f"{project.path.name}-other"
-    git(project.path.parent, "clone", "-q", str(remote), str(other))
-    (other / "other.txt").write_text("from another clone\n")
-    git(other, "add", "other.txt")
-    git(other, "-c", "user.name=O", "-c", "user.email=o@o", "commit", "-qm", "other work")
-    git(other, "push", "-q", "origin", "main")
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
 
     first = run(project)
     first.assert_outcomes(passed=3, failed=1)
     first.stdout.fnmatch_lines(
         [
-            "*git push to origin failed: *[[]rejected]*main*; the commit is kept locally; "
-            "push it with: git push origin main*"
+            "*git push to origin failed after 3 tries: *[[]remote rejected]*main*; the commit is "
+            "kept locally; push it with: git push origin main*"
         ]
     )
     assert subjects(project.path)[0] == "Complete Phase 1: Foundation"
     assert "Complete Phase 1: Foundation" not in subjects(remote, "main")
 
-    git(project.path, "pull", "-q", "--rebase")
+    hook.unlink()
     second = run(project, "-rs")
     second.assert_outcomes(passed=1, skipped=3)  # only the commit item: it pushes
     assert started(project) == ["A1", "A2"]
-    assert subjects(remote, "main")[:2] == ["Complete Phase 1: Foundation", "other work"]
+    assert subjects(remote, "main")[:2] == ["Complete Phase 1: Foundation", "add roadmap"]
 
     third = run(project, "-rs")
     third.assert_outcomes(skipped=4)

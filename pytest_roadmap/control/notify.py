@@ -40,6 +40,8 @@ EVENTS = (
     "limit_resumed",
     "run_stopped",
     "run_finished",
+    "push_failed",
+    "pushed_late",
 )
 OUTPUT_LIMIT = 300  # characters of a failing command's output in its warning
 

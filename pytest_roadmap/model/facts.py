@@ -173,6 +173,8 @@ class StepFacts:
     commit: str | None = None
     nothing_to_commit: bool = False
     pushed_to: str | None = None
+    #: the phase was committed but its push failed (why, and the command to push later)
+    push_failed: str | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     #: a task's checks, before and after its agent (model/evidence.py)
@@ -281,6 +283,8 @@ class StepFacts:
             props.append(("note", NOTHING_TO_COMMIT))
         if self.pushed_to is not None:
             props.append(("pushed_to", self.pushed_to))
+        if self.push_failed is not None:
+            props.append(("push_failed", self.push_failed))
         props += [("warning", warning) for warning in self.warnings]
         props += [("note", note) for note in self.notes]
         if self.dry_run is not None:

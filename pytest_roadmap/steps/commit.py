@@ -26,7 +26,7 @@ def run_commit(item: pytest.Item, step: Step, facts: StepFacts, exclude: Sequenc
     run = item.config.stash[run_key]
     settings = run.settings
     if step.local_id in run.plan.push_only:
-        push_pending(item, facts)
+        push_pending(item, step, facts)
         return
     if settings.dry_run:
         facts.dry_run = f"would {'commit and push' if settings.push else 'commit'} the phase"
@@ -41,10 +41,10 @@ def run_commit(item: pytest.Item, step: Step, facts: StepFacts, exclude: Sequenc
     left_out = [*exclude, *phase_commit.report_paths(settings.project_dir, reports)]
     message = phase_commit.commit_message(run.plan, step.phase)
     outcome = phase_commit.commit_phase(settings.project_dir, message, left_out, settings.push)
-    _record(outcome, facts)
+    _record(outcome, facts, last_commit(item) == step.local_id)
 
 
-def push_pending(item: pytest.Item, facts: StepFacts) -> None:
+def push_pending(item: pytest.Item, step: Step, facts: StepFacts) -> None:
     """The phase was complete before the run: push what an earlier run could not."""
     settings = item.config.stash[run_key].settings
     if settings.dry_run:
@@ -53,13 +53,27 @@ def push_pending(item: pytest.Item, facts: StepFacts) -> None:
     outcome = phase_commit.push_pending(settings.project_dir)
     if outcome is None:
         raise pytest.skip.Exception(f"{COMPLETE_PHASE}; nothing to push", _use_item_location=True)
-    _record(outcome, facts)
+    _record(outcome, facts, last_commit(item) == step.local_id)
 
 
-def _record(outcome: CommitOutcome, facts: StepFacts) -> None:
+def last_commit(item: pytest.Item) -> str | None:
+    """The local id of the run's last phase commit (None when no phase commits)."""
+    plan = item.config.stash[run_key].plan
+    commits = [s for s in plan.steps if s.kind == "commit" and s.local_id not in plan.static_skips]
+    return commits[-1].local_id if commits else None
+
+
+def _record(outcome: CommitOutcome, facts: StepFacts, last: bool) -> None:
+    """The outcome in the facts; a failure fails the item, except a failed push before the
+    last phase commit: the commit stays local, the run goes on, the next push takes it."""
     facts.commit = outcome.sha
     facts.nothing_to_commit = outcome.nothing_to_commit
     facts.pushed_to = outcome.pushed_to
     facts.notes += outcome.notes
+    if outcome.push_failed:
+        facts.push_failed = outcome.failure
+        if not last:
+            facts.warnings.append(f"{outcome.failure}; the run goes on")
+            return
     if outcome.failure:
         raise RoadmapFailure(outcome.failure, outcome.details)

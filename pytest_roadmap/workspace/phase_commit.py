@@ -18,6 +18,7 @@ from pytest_roadmap.workspace.git import NOT_A_REPO
 from pytest_roadmap.workspace.git import WorkspaceError
 from pytest_roadmap.workspace.git import open_repo
 from pytest_roadmap.workspace.git import run_git
+from pytest_roadmap.workspace.push import push
 
 
 @dataclass
@@ -31,6 +32,8 @@ class CommitOutcome:
     notes: list[str] = field(default_factory=list)
     failure: str | None = None
     details: str = ""
+    #: the failure is the push's: the commit was made and is kept locally
+    push_failed: bool = False
 
 
 def commit_message(plan: Plan, phase: Phase) -> str:
@@ -145,15 +148,13 @@ def _push(repo: git.Repo, outcome: CommitOutcome) -> None:
         outcome.notes.append(f"branch {branch.name} has no upstream: not pushed")
         return
     remote, head = upstream.remote_name, upstream.remote_head
-    try:
-        run_git(_top(repo), "push", remote, f"HEAD:refs/heads/{head}")
-    except WorkspaceError as exc:
-        outcome.failure = (
-            f"git push to {remote} failed: {exc.reason}; "
-            f"the commit is kept locally; push it with: git push {remote} {branch.name}"
-        )
-        outcome.details = exc.details
+    done = push(_top(repo), remote, branch.name, head)
+    if done.failure is not None:
+        outcome.failure, outcome.details = done.failure, done.details
+        outcome.push_failed = True
         return
+    if done.rebased:
+        outcome.notes.append(f"{remote}/{head} had moved: rebased onto it, then pushed")
     outcome.pushed_to = f"{remote}/{head}"
 
 
