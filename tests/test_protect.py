@@ -275,3 +275,27 @@ def test_a_reset_to_an_older_commit_is_undone(project: Project) -> None:
     result.stdout.fnmatch_lines(["*A2's agent reset main to *: undone, back on main at *"])
     assert subjects(project.path) == ["Complete Phase 1: Base", "readme", "add roadmap"]
     assert {"README", "a1.py", "a2.py", "a3.py"} <= set(committed(project.path))
+
+
+@pytest.mark.parametrize(
+    ("args", "refused"),
+    [
+        ((), True),
+        (("--roadmap-allow-destructive-git",), False),
+        (("--roadmap-isolation", "worktree"), False),
+    ],
+)
+def test_claude_is_refused_destructive_git_in_the_shared_tree(
+    project: Project, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], refused: bool
+) -> None:
+    project.roadmap(GROUP)
+    monkeypatch.setenv("CLAUDE_BIN", "/bin/true")
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    result = project.pytester.runpytest_subprocess(
+        "--roadmap", "ROADMAP.md", "--roadmap-dry-run", "-p", "no:xdist", *args, timeout=120
+    )
+    assert result.ret == 0, result.stdout.str()
+    line = next(line for line in result.outlines if "A1 would run:" in line)
+    rules = '{"permissions": {"deny": ["Bash(git reset:*)", "Bash(git checkout --:*)"'
+    assert (rules in line) is refused, line
+    assert ("Bash(git commit --amend:*)" in line) is refused, line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pytest_roadmap.agents.guard import guard_args
 from pytest_roadmap.agents.run import AgentCommand
 from pytest_roadmap.agents.run import task_env
 from pytest_roadmap.model.plan import Step
@@ -29,6 +30,7 @@ def claude_argv(settings: Settings) -> tuple[str, ...]:
         *CLAUDE_HEADLESS,
         *permissions,
         *limits,
+        *guard_args(settings),
         *settings.claude_args,
     )
 

@@ -374,6 +374,15 @@ class Settings:
         parse.text,
         metavar="MODEL",
     )
+    # issue 26
+    allow_destructive_git: bool = setting(
+        "let agents in the shared tree run destructive git commands (reset, checkout --, "
+        "restore, clean, stash, switch, rebase, push --force, commit --amend), which "
+        "Claude Code's permission rules refuse by default",
+        parse.flag,
+        False,
+        cli="flag",
+    )
 
     @property
     def commit(self) -> bool:
