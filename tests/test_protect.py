@@ -299,3 +299,19 @@ def test_claude_is_refused_destructive_git_in_the_shared_tree(
     rules = '{"permissions": {"deny": ["Bash(git reset:*)", "Bash(git checkout --:*)"'
     assert (rules in line) is refused, line
     assert ("Bash(git commit --amend:*)" in line) is refused, line
+
+
+def test_completed_lines_naming_nothing_get_one_warning(project: Project) -> None:
+    project.roadmap(GROUP)
+    status = project.path / "status"
+    status.mkdir()
+    (status / "completed_tasks.txt").write_text("PHASE_1:A\nPHASE_9:Z\n\nGroup A done\nPHASE_1\n")
+    result = project.run("-p", "no:xdist", "--roadmap-no-commit")
+    result.assert_outcomes(skipped=5)
+    result.stdout.fnmatch_lines(
+        [
+            "*warning: status/completed_tasks.txt: 2 lines name no phase, group or task of "
+            "ROADMAP.md, ignored: 'PHASE_9:Z', 'Group A done'"
+        ]
+    )
+    assert result.stdout.str().count("completed_tasks.txt: ") == 1

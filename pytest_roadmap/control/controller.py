@@ -299,6 +299,8 @@ class RoadmapController:
     def start_run(self) -> None:
         """Write the plan and the initial progress files."""
         models.check(self.run.settings, self.run.roadmap)
+        if (unknown := self.status.unknown_completed(self.run.roadmap)) is not None:
+            self._line(f"warning: {unknown}")
         for phase, group, task in self.run.roadmap.tasks():
             if self.progress.static_skip(self.run.steps[local_id(phase, group, task.id)]):
                 self.finished_tasks.add(task_key(phase, group, task))

@@ -46,6 +46,25 @@ class StatusFiles:
         self.status_dir = status_dir
         self.project_dir = project_dir
 
+    def unknown_completed(self, roadmap: Roadmap) -> str | None:
+        """One warning for the completed_tasks.txt lines that name no phase, group or task
+        of ``roadmap`` (they are ignored), or None."""
+        known = {f"PHASE_{phase.number}" for phase in roadmap.phases}
+        for phase, group, task in roadmap.tasks():
+            known |= {group_key(phase, group), task_key(phase, group, task)}
+        known |= {group_key(phase, group) for phase in roadmap.phases for group in phase.groups}
+        lines = [line.strip() for line in _lines(self.status_dir / COMPLETED)]
+        unknown = [line for line in lines if line and line not in known]
+        if not unknown:
+            return None
+        where = shown(self.status_dir / COMPLETED, self.project_dir)
+        count = len(unknown)
+        names = ", ".join(repr(line) for line in unknown[:5]) + (", ..." if count > 5 else "")
+        return (
+            f"{where}: {count} line{'s' * (count != 1)} name{'s' * (count == 1)} no phase, "
+            f"group or task of {Path(roadmap.path).name}, ignored: {names}"
+        )
+
     def completed_groups(self, roadmap: Roadmap) -> dict[str, str]:
         """Group keys recorded as complete, each with the file that says so."""
         listed = {line.strip() for line in _lines(self.status_dir / COMPLETED)}
