@@ -177,7 +177,10 @@ def test_snapshots_touch_nothing_and_older_runs_are_pruned(tmp_path: Path) -> No
     for run in ("20260101T000000Z-1", "20260102T000000Z-1", "20260103T000000Z-1"):
         snaps = Snapshots(tmp_path, run, [tmp_path / "logs"])
         taken.append(snaps.take("start"))
+        assert snaps.take("unchanged") is taken[-1]  # no change: no new snapshot
+        (tmp_path / "new.txt").write_text(f"{run}\n")
         snaps.take("A1")
+        (tmp_path / "new.txt").write_text("n\n")
         snaps.close()
     after = [git(tmp_path, *args) for args in (("status", "--porcelain"), ("rev-parse", "HEAD"))]
     assert after == before
@@ -185,9 +188,10 @@ def test_snapshots_touch_nothing_and_older_runs_are_pruned(tmp_path: Path) -> No
     assert git(tmp_path, "stash", "list") == ""
     files = committed(tmp_path, taken[-1].commit)
     assert files == ["a.txt", "new.txt", "staged.txt"]  # logs/ left out
+    assert git(tmp_path, "show", f"{taken[-1].commit}:new.txt") == "n\n"
     assert git(tmp_path, "show", f"{taken[-1].commit}:a.txt") == "a changed\n"
     assert taken[-1].branch == "refs/heads/main" and taken[-1].head == before[1].strip()
-    assert prune(tmp_path, "20260103T000000Z-1") == 2
+    assert prune(tmp_path, "20260103T000000Z-1") == 2  # the first run's two
     assert snapshot_refs(tmp_path) == [
         "refs/roadmap/snapshots/20260102T000000Z-1/1-start",
         "refs/roadmap/snapshots/20260102T000000Z-1/2-A1",
@@ -211,9 +215,7 @@ def test_a_run_leaves_head_index_and_status_as_they_were(project: Project) -> No
         "2-A1",
         "3-A3",
         "4-A2",
-        "5-before-gate-1-A",
-        "6-gate-1-A",
-    ]
+    ]  # the gate changed nothing: no snapshot of its own
 
 
 def subjects(repo: Path) -> list[str]:

@@ -110,7 +110,7 @@ class WorkGuard:
         self.base = snapshot.head_tree(self.snaps.top)
         self.last = self.snaps.take("start")
         self.head, self.branch = self.last.head, self.last.branch
-        pending = snapshot.changes(self.snaps.top, self.base, self.last.tree)
+        pending = self.snaps.changes(self.base, self.last.tree)
         self.owners = dict.fromkeys(pending, BEFORE_RUN)
 
     def _after(self, step: Step, report: pytest.TestReport) -> None:
@@ -142,7 +142,7 @@ class WorkGuard:
         previous = self.last
         now = self.snaps.take(label)
         self.last = now
-        if previous is None:
+        if previous is None or now is previous:
             return None
         move = moves.moved(self.snaps, self.head, self.branch, now)
         if move is not None and move.kind == "committed":
@@ -165,7 +165,7 @@ class WorkGuard:
     def _own(self, task: str) -> None:
         """Changes first seen now are the task's (the agent of a task just finished)."""
         assert self.last is not None
-        for path in snapshot.changes(self.snaps.top, self.base, self.last.tree):
+        for path in self.snaps.changes(self.base, self.last.tree):
             self.owners.setdefault(path, task)
 
     def _say(self, step: Step, lost: Restored) -> None:

@@ -24,7 +24,6 @@ from pytest_roadmap.workspace.git import run_git
 from pytest_roadmap.workspace.snapshot import Change
 from pytest_roadmap.workspace.snapshot import Snapshot
 from pytest_roadmap.workspace.snapshot import Snapshots
-from pytest_roadmap.workspace.snapshot import changes
 
 #: lines shorter than this (braces, blank lines) say nothing about whose change is left
 SIGNIFICANT = 3
@@ -51,8 +50,8 @@ def restore(
 ) -> Restored:
     """Put back the pending changes of ``owners``' paths that were lost since ``last``."""
     top = snaps.top
-    pending = changes(top, base, last.tree)
-    moved = changes(top, last.tree, now.tree)
+    pending = snaps.changes(base, last.tree)
+    moved = snaps.changes(last.tree, now.tree)
     done = Restored(source=last.ref)
     plain: list[str] = []
     for path in sorted(pending.keys() & moved.keys() & owners.keys()):

@@ -24,6 +24,7 @@ REF_ROOT = "refs/roadmap/snapshots"
 #: git's empty tree: the base of a repository without a commit
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 NULL_SHA = "0" * 40
+CHANGES_KEPT = 16  # tree pairs whose changes a run remembers
 #: snapshot commits need no user identity
 IDENTITY = {
     "GIT_AUTHOR_NAME": "pytest-roadmap",
@@ -78,12 +79,15 @@ class Snapshots:
         #: our own index: kept between snapshots, git rehashes only what changed
         self.index = self.git_dir / f"roadmap-snapshot-{run}.index"
         self._excluded: tuple[tuple[Path, ...], list[str]] | None = None
+        self.last: Snapshot | None = None
+        self._changes: dict[tuple[str, str], dict[str, Change]] = {}
         repo = open_repo(top)
         assert repo is not None
         self.repo = repo
 
     def take(self, label: str) -> Snapshot:
-        """Record the working tree now, as snapshot number n with ``label``."""
+        """Record the working tree now, as snapshot number n with ``label``; the last
+        snapshot again when the tree, HEAD and the branch are as it found them."""
         env = {"GIT_INDEX_FILE": str(self.index)}
         real = self.git_dir / "index"
         if not self.index.exists() and real.exists():
@@ -91,13 +95,30 @@ class Snapshots:
         run_git(self.top, "add", "--all", "--", *self._pathspec(), env=env)
         tree = run_git(self.top, "write-tree", env=env)
         head, branch = self._head()
+        last = self.last
+        if last is not None and (last.tree, last.head, last.branch) == (
+            tree,
+            head or None,
+            branch or None,
+        ):
+            return last
         self.count += 1
         message = f"roadmap snapshot {self.run} #{self.count}: {label}"
         parents = ["-p", head] if head else []
         commit = run_git(self.top, "commit-tree", tree, *parents, "-m", message, env=IDENTITY)
         ref = f"{REF_ROOT}/{self.run}/{self.count}-{_slug(label)}"
         run_git(self.top, "update-ref", ref, commit)
-        return Snapshot(ref, commit, tree, head or None, branch or None)
+        self.last = Snapshot(ref, commit, tree, head or None, branch or None)
+        return self.last
+
+    def changes(self, old: str, new: str) -> dict[str, Change]:
+        """:func:`changes` between two trees, remembered (trees do not change)."""
+        key = (old, new)
+        if key not in self._changes:
+            if len(self._changes) > CHANGES_KEPT:
+                self._changes.clear()
+            self._changes[key] = changes(self.top, old, new)
+        return self._changes[key]
 
     def _pathspec(self) -> list[str]:
         """What ``git add`` stages: all but the excluded paths (asked again when those
