@@ -92,10 +92,12 @@ class Snapshots:
         real = self.git_dir / "index"
         if not self.index.exists() and real.exists():
             shutil.copyfile(real, self.index)  # its stat data: no file is hashed again
-        run_git(self.top, "add", "--all", "--", *self._pathspec(), env=env)
-        tree = run_git(self.top, "write-tree", env=env)
-        head, branch = self._head()
+        added = run_git(self.top, "add", "--all", "--verbose", "--", *self._pathspec(), env=env)
         last = self.last
+        # git add names each path it staged or removed: none, the tree is the last one's
+        unchanged = last is not None and not added.strip()
+        tree = last.tree if unchanged and last else run_git(self.top, "write-tree", env=env)
+        head, branch = self._head()
         if last is not None and (last.tree, last.head, last.branch) == (
             tree,
             head or None,
