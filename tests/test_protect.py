@@ -317,3 +317,36 @@ def test_completed_lines_naming_nothing_get_one_warning(project: Project) -> Non
         ]
     )
     assert result.stdout.str().count("completed_tasks.txt: ") == 1
+
+
+def test_worktree_isolation_guards_the_main_tree_during_gates(project: Project) -> None:
+    """Tasks work in worktrees; the gate's repair agent wipes the main tree: the work
+    that was there before the run is put back, the merges stay."""
+    project.roadmap(GROUP)
+    (project.path / "notes.txt").write_text("notes\n")
+    git(project.path, "add", "notes.txt")
+    git(project.path, "commit", "-qm", "notes")
+    (project.path / "notes.txt").write_text("notes, edited before the run\n")
+    plan = {
+        **{task: ["--write", f"{task.lower()}.py"] for task in ("A1", "A2", "A3")},
+        "fix1": ["--shell", WIPE, "--write", "fixed.txt"],
+    }
+    result = project.run(
+        "-p",
+        "no:xdist",
+        "--roadmap-isolation",
+        "worktree",
+        "--roadmap-gate",
+        "test -f fixed.txt",
+        plan=plan,
+    )
+    result.assert_outcomes(passed=5)
+    result.stdout.fnmatch_lines(
+        [
+            "*a repair agent of Phase 1 Group A ran a destructive git command: restored 1 file "
+            "of the uncommitted work from before the run"
+        ]
+    )
+    assert git(project.path, "show", "HEAD:notes.txt") == "notes, edited before the run\n"
+    assert {"a1.py", "a2.py", "a3.py", "fixed.txt"} <= set(committed(project.path))
+    assert any(subject.startswith("Merge branch") for subject in subjects(project.path))

@@ -1,12 +1,14 @@
 """The shared tree's guard: snapshots at each step, lost work put back, and said.
 
-Registered in the controller of a run in shared isolation. It snapshots the tree (see
+Registered in the controller. In shared isolation it snapshots the tree (see
 :mod:`pytest_roadmap.workspace.snapshot`) at the start of the run, after each task, before
 and after each gate and after each phase commit. After each task and gate it compares the
 tree with the last snapshot: work of finished tasks that a later agent reverted or deleted
 is put back (:mod:`pytest_roadmap.workspace.lost`), in one line, with a JUnit property on
 the step whose agent did it. Work that cannot be put back fails that step, so the gate and
-the phase commit do not run on a tree with lost work.
+the phase commit do not run on a tree with lost work. In worktree isolation (or with
+remote workers) the tasks work elsewhere: the project's tree is checked before and after
+each gate only, and HEAD moving forward is the gate's merges.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterable
 import pytest
 
 from pytest_roadmap.context import RoadmapRun
+from pytest_roadmap.dist import nodes
 from pytest_roadmap.model.plan import Step
 from pytest_roadmap.model.plan import local_id_of
 from pytest_roadmap.terminal import say
@@ -41,25 +44,33 @@ HEAD_PROPERTY = "git_head_moved"
 
 
 def install(config: pytest.Config, run: RoadmapRun) -> None:
-    """Register the guard when the run's agents share the project's git tree."""
+    """Register the guard on the project's git tree (the agents' shared tree, or in
+    worktree isolation the tree the gates merge into and repair)."""
     settings = run.settings
     reports = [config.getoption(name, None) for name in ("xmlpath", "htmlpath")]
     reports.append(str(settings.report) if settings.report is not None else None)
     exclude = [settings.status_dir, settings.log_dir, *report_paths(settings.project_dir, reports)]
-    if settings.isolation != "shared" or settings.dry_run or config.getoption("collectonly"):
+    if settings.dry_run or config.getoption("collectonly"):
         return
     top = top_of(settings.project_dir)
     if top is None:
         return
+    # with a remote worker, tasks work in worktrees and clones, as in worktree isolation
+    shared = settings.isolation == "shared" and not nodes.any_remote_spec(config, top)
     snaps = Snapshots(top, snapshot.run_id(), exclude)
-    config.pluginmanager.register(WorkGuard(config, run, snaps), "roadmap-guard")
+    config.pluginmanager.register(WorkGuard(config, run, snaps, shared), "roadmap-guard")
 
 
 class WorkGuard:
     """Snapshots, comparisons and restores of the shared tree, in the controller."""
 
-    def __init__(self, config: pytest.Config, run: RoadmapRun, snaps: Snapshots) -> None:
+    def __init__(
+        self, config: pytest.Config, run: RoadmapRun, snaps: Snapshots, shared: bool = True
+    ) -> None:
         self.config = config
+        #: the agents share the tree; else (worktree isolation) only gates work in it, and
+        #: HEAD moving forward is their merges
+        self.shared = shared
         self.run = run
         self.snaps = snaps
         self.base = snapshot.EMPTY_TREE  # the tree the pending work is measured against
@@ -92,7 +103,7 @@ class WorkGuard:
         step = self.run.steps.get(local_id_of(report.nodeid))
         if step is None:
             return
-        if report.when == "call" and step.kind in ("task", "gate"):
+        if report.when == "call" and (step.kind == "gate" or (step.kind == "task" and self.shared)):
             self._guarded(lambda: self._after(step, report))
         elif report.when == "call" and step.kind == "commit" and report.passed:
             self._guarded(lambda: self._rebase(step))
@@ -125,7 +136,12 @@ class WorkGuard:
 
     def _fold(self) -> None:
         """Before the phase commit: the agents' own commits become part of it."""
-        if self.head is None or self.last is None or not self.run.settings.commit:
+        if (
+            self.head is None
+            or self.last is None
+            or not self.shared
+            or not self.run.settings.commit
+        ):
             return
         if self.last.head != self.head and self.last.branch == self.branch:
             moves.fold(self.snaps, self.head)
@@ -144,8 +160,12 @@ class WorkGuard:
         self.last = now
         if previous is None or now is previous:
             return None
+        rebase = False
         move = moves.moved(self.snaps, self.head, self.branch, now)
-        if move is not None and move.kind == "committed":
+        if move is not None and move.kind == "committed" and not self.shared:
+            self.head = now.head  # the gate's merges: measured from their tree hereafter
+            rebase = True
+        elif move is not None and move.kind == "committed":
             if now.head != self.said_head:
                 self.said_head = now.head
                 self._line(step, f"{move.text}: folded into the phase commit")
@@ -155,6 +175,8 @@ class WorkGuard:
             self._line(step, f"{move.text}: undone, back on {where}")
             now = self.last = self.snaps.take(f"{label} undone")
         lost = restore(self.snaps, self.base, previous, now, self.owners)
+        if rebase:
+            self.base = snapshot.head_tree(self.snaps.top)
         if not lost.paths and not lost.conflicts:
             return None
         if lost.paths:
