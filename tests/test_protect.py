@@ -324,7 +324,9 @@ def test_worktree_isolation_guards_the_main_tree_during_gates(project: Project) 
     that was there before the run is put back, the merges stay."""
     project.roadmap(GROUP)
     (project.path / "notes.txt").write_text("notes\n")
-    git(project.path, "add", "notes.txt")
+    # the gate is for the group's merged tree only, not each task's worktree
+    (project.path / "pytest.ini").write_text("[pytest]\nroadmap_task_gate = none\n")
+    git(project.path, "add", "notes.txt", "pytest.ini")
     git(project.path, "commit", "-qm", "notes")
     (project.path / "notes.txt").write_text("notes, edited before the run\n")
     plan = {
