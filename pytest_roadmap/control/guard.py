@@ -174,7 +174,9 @@ class WorkGuard:
             where = f"{moves.short(self.branch)} at {(self.head or '')[:12]}"
             self._line(step, f"{move.text}: undone, back on {where}")
             now = self.last = self.snaps.take(f"{label} undone")
-        lost = restore(self.snaps, self.base, previous, now, self.owners)
+        # a gate's repair agents are there to change finished tasks' files
+        merge = step.kind == "task"
+        lost = restore(self.snaps, self.base, previous, now, self.owners, merge)
         if rebase:
             self.base = snapshot.head_tree(self.snaps.top)
         if not lost.paths and not lost.conflicts:

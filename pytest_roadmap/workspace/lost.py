@@ -46,9 +46,16 @@ class Restored:
 
 
 def restore(
-    snaps: Snapshots, base: str, last: Snapshot, now: Snapshot, owners: Mapping[str, str]
+    snaps: Snapshots,
+    base: str,
+    last: Snapshot,
+    now: Snapshot,
+    owners: Mapping[str, str],
+    merge: bool = True,
 ) -> Restored:
-    """Put back the pending changes of ``owners``' paths that were lost since ``last``."""
+    """Put back the pending changes of ``owners``' paths that were lost since ``last``;
+    without ``merge`` only those of paths that are as the base had them (a path changed
+    since is taken as edited on purpose: a repair agent's fix)."""
     top = snaps.top
     pending = snaps.changes(base, last.tree)
     moved = snaps.changes(last.tree, now.tree)
@@ -62,7 +69,7 @@ def restore(
             else:
                 plain.append(path)
             done.paths[path] = owners[path]
-        elif was.new is not None and current is not None:
+        elif merge and was.new is not None and current is not None:
             merged = _merge(snaps, was, current)
             if merged is False:
                 done.conflicts[path] = owners[path]
