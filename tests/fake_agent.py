@@ -43,6 +43,8 @@ then does what its flags say, in this order:
   --write PATH[=CONTENT]          write a file relative to cwd (default: task id + newline)
   --resumed-write PATH[=CONTENT]  the same, only in a continued session (after --write)
   --fresh-write PATH[=CONTENT]    the same, only in a new session (after --write)
+  --replace PATH|OLD|NEW          replace the text OLD by NEW in the file PATH (repeatable)
+  --delete PATH                   delete the file PATH (repeatable)
   --resolve-conflicts             in a git merge in progress: keep both sides of every
                                   conflict (drop the marker lines) and git add the file
   --stream-json                   claude-like events: system/init, an assistant turn using
@@ -113,6 +115,8 @@ REPEATABLE: dict[str, Any] = {
     "write": str,
     "resumed-write": str,
     "fresh-write": str,
+    "replace": str,
+    "delete": str,
     "stdout": str,
     "stderr": str,
     "api-retry": int,
@@ -362,6 +366,20 @@ def write_files(specs: list[str]) -> None:
             file.write(text)
 
 
+def replace_text(specs: list[str]) -> None:
+    for spec in specs:
+        path, old, new = spec.split("|", 2)
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text.replace(old, new))
+
+
+def delete_files(paths: list[str]) -> None:
+    for path in paths:
+        os.remove(path)
+
+
 def git(*args: str) -> str:
     done = subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=60)
     return done.stdout
@@ -452,6 +470,8 @@ def run(args: argparse.Namespace, prompt: bytes, started: float) -> int:
     write_files(args.write)
     resumed = bool(os.environ.get("ROADMAP_RESUME_SESSION"))
     write_files(args.resumed_write if resumed else args.fresh_write)
+    replace_text(args.replace)
+    delete_files(args.delete)
     if args.resolve_conflicts:
         resolve_conflicts()
     if args.stream_json:

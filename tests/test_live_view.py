@@ -259,7 +259,7 @@ def test_without_a_tty_the_output_is_plain_lines_in_order(project: Project) -> N
             "[[]roadmap] A1 passed in *s",
             "[[]roadmap] A2 started: Second task",
             "[[]roadmap] A2 passed in *s",
-            "[[]roadmap] Phase 1 Group A gate passed: group complete",
+            "[[]roadmap] Phase 1 Group A gate passed: nothing to check; group complete, unchecked",
             "[[]roadmap] B1 started: Third task",
             "*roadmap summary*",
         ]

@@ -29,10 +29,29 @@ def claude_argv(settings: Settings) -> tuple[str, ...]:
         settings.claude_bin or "claude",
         *CLAUDE_HEADLESS,
         *permissions,
+        *orchestrator_files_denied(settings),
         *limits,
         *guard_args(settings),
         *settings.claude_args,
     )
+
+
+def orchestrator_files_denied(settings: Settings) -> tuple[str, ...]:
+    """``--disallowedTools`` rules: no Edit or Write of the roadmap or the status files.
+
+    Checked with the real CLI: the rules hold under ``--permission-mode bypassPermissions``
+    (the tool call ends in "denied by your permission settings"). They do not cover Bash;
+    the run puts back a changed roadmap in any case (control/roadmap_guard.py).
+    """
+    rules = []
+    for path, pattern in ((settings.roadmap, ""), (settings.status_dir, "/**")):
+        try:
+            relative = path.absolute().relative_to(settings.project_dir.absolute()).as_posix()
+        except ValueError:
+            continue  # outside the project: the agent's relative rules cannot name it
+        if relative != ".":
+            rules += [f"Edit(./{relative}{pattern})", f"Write(./{relative}{pattern})"]
+    return ("--disallowedTools", *rules) if rules else ()
 
 
 def claude_command(

@@ -27,6 +27,8 @@ Other tasks of this group, done at the same time by other agents (leave them to 
 Rules:
 - Work only on task {task_id}; do not change what the other tasks own.
 - Do not commit, push or create branches: the orchestrator commits after the phase.
+- Do not edit {roadmap_path} or the status files: they are the orchestrator's, and it \
+records what is done.
 - When you are done, reply with a short summary of what you changed.
 """
 
@@ -60,7 +62,8 @@ Changes since the last commit:
 ```
 
 Fix the code so that every gate command passes. Do not delete, skip or weaken checks or \
-tests to make them pass. Do not commit or push. End with a short summary of what you changed.
+tests to make them pass. Do not commit or push. Do not edit the roadmap or the status \
+files: they are the orchestrator's. End with a short summary of what you changed.
 """
 
 MERGE_TEMPLATE = """\

@@ -22,6 +22,8 @@ from pytest_roadmap.context import RoadmapRun
 from pytest_roadmap.control.notify import Notifier
 from pytest_roadmap.control.notify import notify
 from pytest_roadmap.control.reserve import UsageReserve
+from pytest_roadmap.control.roadmap_guard import RoadmapGuard
+from pytest_roadmap.control.roadmap_guard import blame
 from pytest_roadmap.control.state import StatusFiles
 from pytest_roadmap.control.status_md import TaskLine
 from pytest_roadmap.control.status_md import cost_and_turns
@@ -47,6 +49,8 @@ from pytest_roadmap.resources import human_bytes
 from pytest_roadmap.segments import Segment
 from pytest_roadmap.settings import flag
 from pytest_roadmap.settings import resume_command
+from pytest_roadmap.steps.unchecked import NOTHING_TO_CHECK
+from pytest_roadmap.steps.unchecked import no_gate_commands
 from pytest_roadmap.terminal import say
 from pytest_roadmap.throttle import Throttle
 
@@ -103,6 +107,8 @@ class RoadmapController:
         self.group_failed: set[int] = set()  # ordinals of groups announced as failed
         self.limit_stopped: list[str] = []  # PHASE_1:A:A1 of tasks a usage limit stopped
         self.reserve = UsageReserve(config, run, self._line, self._notify, self._stop_for_limit)
+        self.guard: RoadmapGuard | None = None  # the roadmap as the run began (issue 27)
+        self.put_back: list[str] = []  # the lines saying an agent's roadmap edit was put back
 
     # -- hooks ---------------------------------------------------------------
 
@@ -159,6 +165,7 @@ class RoadmapController:
         if outcome is not None and self.progress.outcome(step) != "failed":
             self._settle(step, outcome, report, self.facts[step.local_id])
         if report.when not in ("setup", "call"):
+            self._guard_roadmap(step)
             self._finish(step)
 
     @pytest.hookimpl(tryfirst=True)
@@ -170,6 +177,7 @@ class RoadmapController:
                     continue  # never collected by a worker (an empty selection)
                 reason = self.progress.skip_reason(step) or "not run: the run stopped early"
                 self.report_skip(self.nodeids[step.local_id], step, reason)
+        self._guard_roadmap(None)
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self._record_interrupted()
         elif self.limit_stopped and self.writes:
@@ -207,6 +215,8 @@ class RoadmapController:
             terminalreporter.write_line(f"[roadmap] error: {self.state_error}")
         for problem in self.notifier.take_problems() if self.notifier is not None else ():
             terminalreporter.write_line(f"[roadmap] warning: {problem}")
+        for line in self.put_back:
+            terminalreporter.write_line(f"[roadmap] warning: {line}")
 
     def _record_interrupted(self) -> None:
         """What was running: cache record "interrupted", status/interrupted_tasks.txt."""
@@ -310,6 +320,11 @@ class RoadmapController:
         if self.run.monitor is not None:
             self.run.monitor.start()
         if self.writes:
+            settings = self.run.settings
+            self.guard = RoadmapGuard(settings.roadmap, settings.status_dir, settings.project_dir)
+            unchecked = no_gate_commands(settings)
+            if unchecked is not None:
+                self._line(unchecked)
             try:
                 self.status.write_interrupted([])
                 self.status.write_plan(self.run.roadmap)
@@ -527,7 +542,10 @@ class RoadmapController:
     def _group_complete(self, gate: Step, why: str | None = None) -> None:
         """Record a group complete: its gate passed, or (``why``) it had nothing to do."""
         assert gate.group is not None
-        if why is None:
+        unchecked = (self.facts.get(gate.local_id) or StepFacts()).unchecked
+        if why is None and unchecked:
+            self._line(f"{gate.label} passed: {NOTHING_TO_CHECK}; group complete, unchecked")
+        elif why is None:
             self._line(f"{gate.label} passed: group complete")
             self._group_resources(gate)
         else:
@@ -556,6 +574,22 @@ class RoadmapController:
             if record.outcome is not None:  # a rolled-back group runs its tasks again
                 self.records.save(key, record.completed_with_group())
         self._write_progress(flush=True)  # up to date before a phase commit stages it
+
+    def _guard_roadmap(self, step: Step | None) -> None:
+        """After a task or gate (``None``: at the end), put back the roadmap if an agent
+        changed it, and say so (see control/roadmap_guard.py)."""
+        if self.guard is None:
+            return
+        running = [self.run.steps[local] for local in self.started]
+        names, who = blame(step, running)
+        try:
+            line = self.guard.check(names, who)
+        except OSError as exc:
+            line = f"{who} changed {self.guard.path.name}, and it could not be put back: {exc}"
+            self.progress.stop(line)
+        if line is not None:
+            self.put_back.append(line)
+            self._line(line)
 
     def _finish(self, step: Step) -> None:
         if self.started.pop(step.local_id, None) is not None:

@@ -181,6 +181,8 @@ class StepFacts:
     checks: CheckFacts | None = None
     #: the task whose merge made a gate fail (steps/culprit.py)
     culprit: str | None = None
+    #: a gate that had no command to run (issue 27)
+    unchecked: bool = False
 
     # -- what readers want -------------------------------------------------------------
 
@@ -289,6 +291,8 @@ class StepFacts:
         props += [("note", note) for note in self.notes]
         if self.dry_run is not None:
             props.append(("dry_run", self.dry_run))
+        if self.unchecked:
+            props.append(("unchecked", "nothing to check: no gate commands"))
         return props
 
 

@@ -274,6 +274,7 @@ class HtmlReport:
             log=facts.main_log,
             repair_logs=tuple(repair.log for repair in facts.repairs),
             resumed=facts.resumed_session is not None,
+            marks=step_marks(facts),
         )
 
     def _resume_text(self) -> str:
@@ -328,6 +329,11 @@ class HtmlReport:
         ]
         with contextlib.suppress(OSError):  # pytest's cache warns itself
             self.cache.set(self._history_key(), {"runs": entries})
+
+
+def step_marks(facts: StepFacts) -> tuple[str, ...]:
+    """What the report marks on a step: a gate that checked nothing (issue 27)."""
+    return ("unchecked: nothing to check, no gate commands",) if facts.unchecked else ()
 
 
 def pace(recent: Sequence[float], least: float = REWRITE_INTERVAL) -> float:

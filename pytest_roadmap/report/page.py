@@ -7,6 +7,7 @@ Pure: :func:`render_page` turns records into one self-contained HTML document
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -194,6 +195,20 @@ def _stats_row(entry: GroupStats, css: str = "") -> str:
     return f'<tr class="{css}">{cells}</tr>' if css else f"<tr>{cells}</tr>"
 
 
+def marks_section(records: Iterable[StepRecord]) -> str:
+    """The steps the report marks (unchecked groups, changed tests), or "" for none."""
+    esc = html.escape
+    rows = [
+        f"<tr><td>{esc(r.name)}</td><td>{esc(r.group)}</td><td>{esc(mark)}</td></tr>"
+        for r in records
+        for mark in r.marks
+    ]
+    if not rows:
+        return ""
+    head = "<section><h2>Marks</h2><table><thead><tr><th>step</th><th>group</th><th>mark</th>"
+    return head + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></section>"
+
+
 def groups_table(stats: Sequence[GroupStats]) -> str:
     """The per-group table with the run's totals as its last row."""
     total = GroupStats("total")
@@ -270,6 +285,7 @@ def render_page(
         groups_table(group_stats(records, runs, now)),
         "</section>",
     ]
+    out.append(marks_section(final.values()))
     if failures:
         out.append("<section><h2>Failures</h2><table><thead><tr><th>step</th><th>group</th>"
                    "<th>run</th><th>reason</th><th>log</th></tr></thead><tbody>")  # fmt: skip

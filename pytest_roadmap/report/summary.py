@@ -20,6 +20,7 @@ from pytest_roadmap.report import spend
 from pytest_roadmap.report.evidence import evidence_lines
 from pytest_roadmap.report.evidence import with_evidence
 from pytest_roadmap.settings import resume_command
+from pytest_roadmap.steps.unchecked import NOTHING_TO_CHECK
 from pytest_roadmap.text import WIDTH
 from pytest_roadmap.text import dollars
 from pytest_roadmap.text import fit
@@ -159,6 +160,8 @@ def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]
         outcome: str = result.outcome or "not run"
         if result.reason:
             outcome = f"{outcome}: {result.reason}"
+        elif result.facts.unchecked:
+            outcome = f"{outcome}: {NOTHING_TO_CHECK} (unchecked)"
         outcome = with_evidence(outcome, result.facts)
         ran = result.outcome in ("passed", "failed")
         turns, cost = result.facts.num_turns, result.facts.cost_usd
@@ -185,6 +188,8 @@ def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]
                     totals.add(other)
             label = f"Group {step.group.id} total: {totals.text()}"
             out.append(indent + fit(label, width - len(indent)))
+            if result.facts.unchecked:
+                out.append(f"{indent}Group {step.group.id} unchecked: no gate commands")
     return out
 
 

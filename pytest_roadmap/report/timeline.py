@@ -76,6 +76,8 @@ class StepRecord:
     #: logs of the gate's repair agents, in order
     repair_logs: tuple[str, ...] = ()
     resumed: bool = False
+    #: what the report marks on the step: "unchecked", "tests changed: ..." (issues 27, 28)
+    marks: tuple[str, ...] = ()
 
     @property
     def ran(self) -> bool:
@@ -97,6 +99,7 @@ class StepRecord:
         data = {k: v for k, v in self.__dict__.items() if k not in ("spans", "repair_logs")}
         data["spans"] = [[s.kind, s.start, s.end, s.note] for s in self.spans]
         data["repair_logs"] = list(self.repair_logs)
+        data["marks"] = list(self.marks)
         return data
 
     @classmethod
@@ -125,6 +128,7 @@ class StepRecord:
             log=str(data.get("log", "")),
             repair_logs=tuple(str(x) for x in data.get("repair_logs", ())),
             resumed=bool(data.get("resumed", False)),
+            marks=tuple(str(x) for x in data.get("marks", ())),
         )
 
 

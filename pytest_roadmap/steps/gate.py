@@ -103,6 +103,7 @@ class GateRun(StepRun):
             self.facts.dry_run = f"would run gate: {' && '.join(flat) or '(no commands)'}"
             return
         if not commands:
+            self.facts.unchecked = True
             return
         log = settings.log_dir / log_name(self.step.phase, self.step.group, "gate", time.time())
         self.facts.log = shown(log, settings.project_dir)
