@@ -44,7 +44,7 @@ then does what its flags say, in this order:
   --resumed-write PATH[=CONTENT]  the same, only in a continued session (after --write)
   --fresh-write PATH[=CONTENT]    the same, only in a new session (after --write)
   --replace PATH|OLD|NEW          replace the text OLD by NEW in the file PATH (repeatable)
-  --delete PATH                   delete the file PATH (repeatable)
+  --delete PATH                   delete the file PATH if it exists (repeatable)
   --resolve-conflicts             in a git merge in progress: keep both sides of every
                                   conflict (drop the marker lines) and git add the file
   --stream-json                   claude-like events: system/init, an assistant turn using
@@ -54,7 +54,8 @@ then does what its flags say, in this order:
 Every flag can also come from the environment as FAKE_AGENT_<FLAG> (upper case, '-' as
 '_'; '1'/'true'/'yes' for switches). Precedence: environment < argv < FAKE_AGENT_PLAN,
 a JSON object mapping a task id (env ROADMAP_TASK_ID) to a list of extra flags for that
-task. Repeatable flags accumulate.
+task ("<id>+resume": the flags of a run that continues a session, ROADMAP_RESUME_SESSION
+set, when there is such a key). Repeatable flags accumulate.
 
 With FAKE_AGENT_RECORD=PATH, each run appends two JSON lines to PATH (one write each,
 O_APPEND): {"event": "start"|"end", "task", "start", "end", "pid", "cwd", "prompt",
@@ -161,7 +162,10 @@ def task_id() -> str:
 
 def plan_flags() -> list[str]:
     plan = json.loads(os.environ.get("FAKE_AGENT_PLAN") or "{}")
-    return [str(flag) for flag in plan.get(task_id(), [])]
+    key = task_id()
+    if os.environ.get("ROADMAP_RESUME_SESSION") and f"{key}+resume" in plan:
+        key += "+resume"
+    return [str(flag) for flag in plan.get(key, [])]
 
 
 def read_prompt(args: argparse.Namespace) -> bytes:
@@ -377,7 +381,8 @@ def replace_text(specs: list[str]) -> None:
 
 def delete_files(paths: list[str]) -> None:
     for path in paths:
-        os.remove(path)
+        if os.path.exists(path):
+            os.remove(path)
 
 
 def git(*args: str) -> str:

@@ -61,6 +61,10 @@ Changes since the last commit:
 {diff}
 ```
 
+Tests that existed before this group and were changed in it (allowed; check that they \
+still test what they tested):
+{tests_changed}
+
 Fix the code so that every gate command passes. Do not delete, skip or weaken checks or \
 tests to make them pass. Do not commit or push. Do not edit the roadmap or the status \
 files: they are the orchestrator's. End with a short summary of what you changed.

@@ -6,6 +6,7 @@ Workers report through ``pytest_runtest_logreport``; only this class writes stat
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -53,6 +54,8 @@ from pytest_roadmap.steps.unchecked import NOTHING_TO_CHECK
 from pytest_roadmap.steps.unchecked import no_gate_commands
 from pytest_roadmap.terminal import say
 from pytest_roadmap.throttle import Throttle
+from pytest_roadmap.workspace import project_tests
+from pytest_roadmap.workspace.git import WorkspaceError
 
 PENDING_INTERVAL = 1.0  # seconds between rewrites of status/pending_tasks.txt during a run
 
@@ -322,6 +325,8 @@ class RoadmapController:
         if self.writes:
             settings = self.run.settings
             self.guard = RoadmapGuard(settings.roadmap, settings.status_dir, settings.project_dir)
+            with contextlib.suppress(WorkspaceError):  # the groups' test baselines of this run
+                project_tests.clear_baselines(settings.project_dir)
             unchecked = no_gate_commands(settings)
             if unchecked is not None:
                 self._line(unchecked)

@@ -183,6 +183,8 @@ class StepFacts:
     culprit: str | None = None
     #: a gate that had no command to run (issue 27)
     unchecked: bool = False
+    #: test files that existed before the group and that this step's agents changed (issue 28)
+    tests_changed: list[str] = field(default_factory=list)
 
     # -- what readers want -------------------------------------------------------------
 
@@ -293,6 +295,8 @@ class StepFacts:
             props.append(("dry_run", self.dry_run))
         if self.unchecked:
             props.append(("unchecked", "nothing to check: no gate commands"))
+        if self.tests_changed:
+            props.append(("tests_changed", " ".join(self.tests_changed)))
         return props
 
 

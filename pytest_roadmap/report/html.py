@@ -332,8 +332,12 @@ class HtmlReport:
 
 
 def step_marks(facts: StepFacts) -> tuple[str, ...]:
-    """What the report marks on a step: a gate that checked nothing (issue 27)."""
-    return ("unchecked: nothing to check, no gate commands",) if facts.unchecked else ()
+    """What the report marks on a step: a gate that checked nothing (issue 27), changed
+    pre-existing tests (issue 28)."""
+    marks = ["unchecked: nothing to check, no gate commands"] if facts.unchecked else []
+    if facts.tests_changed:
+        marks.append(f"tests changed: {', '.join(facts.tests_changed)}")
+    return tuple(marks)
 
 
 def pace(recent: Sequence[float], least: float = REWRITE_INTERVAL) -> float:

@@ -248,6 +248,17 @@ def limit_lines(results: Sequence[StepResult], width: int = WIDTH) -> list[str]:
     return wrap_names("waited for a usage limit: ", waits, width) if waits else []
 
 
+def changed_tests_lines(results: Sequence[StepResult], width: int = WIDTH) -> list[str]:
+    """``B2 changed 2 existing tests: test/base.test.js, …`` per step that did (issue 28)."""
+    out = []
+    for result in results:
+        paths = result.facts.tests_changed
+        if paths:
+            count = f"{len(paths)} existing test{'s' * (len(paths) != 1)}"
+            out += wrap_names(f"{result.step.name} changed {count}: ", paths, width)
+    return out
+
+
 class RunSummary:
     """Collects every report in the controlling process and prints the roadmap summary."""
 
@@ -294,6 +305,7 @@ class RunSummary:
             out += [text] if (text := usage_text(self.run.usage.values())) else []
             out += spend.cost_by_model(results)
             out += evidence_lines(results)
+            out += changed_tests_lines(results)
         out.append(f"run total: {totals.text()}")
         if any(r.unfinished for r in results) and not self.run.settings.dry_run:
             args = self.config.invocation_params.args

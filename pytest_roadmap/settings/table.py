@@ -383,6 +383,21 @@ class Settings:
         False,
         cli="flag",
     )
+    # issue 28
+    test_paths: tuple[str, ...] = setting(
+        "gitignore-style patterns of the project's test files, added to the test runners' "
+        "conventions (a first line 'replace' uses only these)",
+        parse.lines,
+        (),
+        ini="linelist",
+        cli=None,
+    )
+    allow_test_removal: bool = setting(
+        "deleting or skipping a test that existed before the group is a warning, not a refusal",
+        parse.flag,
+        False,
+        cli="flag",
+    )
 
     @property
     def commit(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from pytest_roadmap.steps.base import StepRun
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import failure_details
 from pytest_roadmap.steps.failure import isolated
+from pytest_roadmap.steps.kept_tests import TestGuard
+from pytest_roadmap.steps.kept_tests import changed_tests_text
 from pytest_roadmap.workspace import clone
 from pytest_roadmap.workspace import worktree
 from pytest_roadmap.workspace.git import WorkspaceError
@@ -111,9 +114,12 @@ class GateRun(StepRun):
         if failed and self.facts.merged:  # worktrees: the culprit's session first
             failed = culprit.send_back(self, commands, failed, log)
         attempts = 0
+        self.tests = TestGuard(self, settings.project_dir)
         while failed and self.repairs < settings.fix_attempts:
             attempts += 1
-            self.repair(commands, failed)
+            session = self.repair(commands, failed)
+            again = functools.partial(self.continue_fixer, session)
+            self.tests.enforce("the repair agent", self.facts, again)
             failed = self.check(commands, log)
         if not failed:
             return
@@ -163,18 +169,20 @@ class GateRun(StepRun):
             facts.duration_s = round(result.duration, 3)
         return [result for result in results if not result.ok]
 
-    def repair(self, checks: list[str], failed: list[CommandResult]) -> None:
-        """Start one repair agent on the failing gate: every failed command at once."""
+    def repair(self, checks: list[str], failed: list[CommandResult]) -> str | None:
+        """Start one repair agent on the failing gate: every failed command at once; its
+        session."""
         assert self.step.group is not None
         values = {
             **self.group_values(checks),
             **self.failure_values(failed),
             "diff": changes_since_commit(self.settings.project_dir),
+            "tests_changed": changed_tests_text(self.tests.changed_in_group()),
         }
         why = f"gate: {self.said(failed)}"
         title = f"Repair the gate of Group {self.step.group.id}"
         prompt = render(REPAIR_TEMPLATE, values) + culprit.suspects_text(self, failed)
-        self.start_fixer(title, why, prompt)
+        return self.start_fixer(title, why, prompt)
 
     def merge(self, commands: list[str]) -> None:
         """Merge the task branches; conflicts go to repair agents first."""
@@ -225,16 +233,24 @@ class GateRun(StepRun):
             "tasks": "\n".join(f"- {t.id}: {t.title}" for t in step.group.tasks),
         }
 
-    def start_fixer(self, title: str, why: str, prompt: str) -> None:
-        """Run repair agent number N in the main tree (its own log: ..._fix<N>_<ts>.log)."""
+    def continue_fixer(self, session: str | None, prompt: str) -> None:
+        """Continue the last repair agent's session with ``prompt``, within its attempt."""
+        why = "tests: deleted or skipped"
+        self.start_fixer("Repair", why, prompt, resume=session, continuing=True)
+
+    def start_fixer(
+        self, title: str, why: str, prompt: str, resume: str | None = None, continuing: bool = False
+    ) -> str | None:
+        """Run repair agent number N in the main tree (its own log: ..._fix<N>_<ts>.log), or
+        continue the session ``resume`` as part of the same attempt; its session."""
         settings, step = self.settings, self.step
         assert step.group is not None
-        self.repairs += 1
+        self.repairs += not continuing
         attempt = self.repairs
         fixer = Task(id=f"fix{attempt}", title=title, text="", line=step.group.line, done=False)
         fix_step = Step("task", step.phase, step.group, fixer, step.ordinal)
         log = settings.log_dir / log_name(step.phase, step.group, fixer.id, time.time())
-        command = command_for(self.config, fix_step, prompt, log)
+        command = command_for(self.config, fix_step, prompt, log, resume=resume)
         started = time.time()
         attempts = Attempts(self.item, fix_step, log, retries=0)
         _result, failure = attempts.run(command)
@@ -249,3 +265,4 @@ class GateRun(StepRun):
                 limit_wait_s=attempts.limit_waited if attempts.limit is not None else None,
             )
         )
+        return _result.session_id

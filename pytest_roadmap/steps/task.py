@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shlex
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ from pytest_roadmap.steps.base import StepRun
 from pytest_roadmap.steps.failure import RoadmapFailure
 from pytest_roadmap.steps.failure import failure_details
 from pytest_roadmap.steps.failure import isolated
+from pytest_roadmap.steps.kept_tests import TestGuard
 from pytest_roadmap.workspace import clone
 from pytest_roadmap.workspace import worktree
 from pytest_roadmap.workspace.worktree import TaskWorkspace
@@ -130,11 +132,15 @@ class TaskRun(StepRun):
             return
         gate = checks.task_gate(settings) if workspace is not None else ()
         proof = checks.TaskChecks(self.item, step, self.facts, commands, own, cwd, log, gate)
+        tests = TestGuard(self, cwd)
         try:
             proof.before()
             result, failure = self.attempts(command, log)
             if failure is None and (commands or gate):
                 result, failure = proof.rounds(self.attempts, command, result)
+            if failure is None:
+                again = functools.partial(self.continue_agent, result, log, cwd)
+                tests.enforce(f"{step.task.id}'s agent", self.facts, again)
         except BaseException:  # interrupted: keep the agent's work on its branch
             if workspace is not None:
                 worktree.save_work(workspace, step, "interrupted")
@@ -154,6 +160,16 @@ class TaskRun(StepRun):
         if workspace is not None:
             self.commit(workspace)
         culprit.note_task(self.config, step, result.session_id, proof.changed())
+
+    def continue_agent(self, result: AgentResult, log: Path, cwd: Path, prompt: str) -> None:
+        """Continue the agent's session (a new one when it had none) with ``prompt``."""
+        command = command_for(
+            self.config, self.step, prompt, log, resume=result.session_id, cwd=cwd
+        )
+        attempts = Attempts(self.item, self.step, log, retries=0)
+        attempts.run(command)
+        if self.facts.agent is not None and attempts.cost:
+            self.facts.agent.cost_usd = round((self.facts.agent.cost_usd or 0) + attempts.cost, 6)
 
     def attempts(self, command: AgentCommand, log: Path) -> tuple[AgentResult, AgentFailure | None]:
         """Run the agent through retries and usage-limit waits (see agents/attempts.py).
