@@ -114,14 +114,21 @@ def test_claude_may_not_edit_the_roadmap_or_the_status_files(tmp_path: Path) -> 
     )
     argv = claude_argv(settings)
     at = argv.index("--disallowedTools")
-    assert argv[at + 1 : at + 5] == (
+    assert argv[at + 1 : at + 7] == (
         "Edit(./docs/ROADMAP.md)",
         "Write(./docs/ROADMAP.md)",
         "Edit(./st/**)",
         "Write(./st/**)",
+        "Edit(./PHASE*-GROUP-*-STATUS.md)",
+        "Write(./PHASE*-GROUP-*-STATUS.md)",
     )
     outside = Settings(roadmap=tmp_path / "R.md", project_dir=tmp_path / "p", status_dir=tmp_path)
-    assert "--disallowedTools" not in claude_argv(outside)
+    denied = claude_argv(outside)
+    at = denied.index("--disallowedTools")
+    assert denied[at + 1 : at + 3] == (
+        "Edit(./PHASE*-GROUP-*-STATUS.md)",
+        "Write(./PHASE*-GROUP-*-STATUS.md)",
+    )
 
 
 def test_the_prompts_say_the_roadmap_and_status_files_are_the_orchestrators() -> None:
@@ -171,3 +178,17 @@ def test_package_json_without_scripts_and_the_no_gates_option_say_it_once(
     said = "no gate commands (--roadmap-no-gates: the gates are turned off): groups are not checked"
     assert no_gates.stdout.str().count(said) == 1
     no_gates.stdout.fnmatch_lines(["*Phase 1 Group A gate passed: nothing to check*"])
+
+
+def test_a_repair_agents_edit_is_put_back_before_the_phase_commit(project: Project) -> None:
+    project.roadmap(BOXES)
+    original = (project.path / "ROADMAP.md").read_bytes()
+    plan = {"fix1": ["--write", "fixed.txt", "--replace", TICK]}
+    result = project.run("--roadmap-phases", "1", "--roadmap-gate", "test -f fixed.txt", plan=plan)
+    result.assert_outcomes(passed=3, skipped=3)
+    result.stdout.fnmatch_lines(
+        ["*an agent of the Phase 1 Group A gate changed ROADMAP.md (marked B1 done): put back; "
+         "its version is in status/ROADMAP.from-gate-1A.md"]
+    )  # fmt: skip
+    assert git(project.path, "show", "HEAD:ROADMAP.md").encode() == original
+    assert "fixed.txt" in git(project.path, "show", "--name-only", "HEAD")

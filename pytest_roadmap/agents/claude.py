@@ -12,6 +12,8 @@ from pytest_roadmap.settings import Settings
 
 CLAUDE_HEADLESS = ("-p", "--output-format", "stream-json", "--verbose")
 DEFAULT_PERMISSIONS = ("--permission-mode", "bypassPermissions")
+#: the groups' status pages, in the project's directory (control/state.py)
+STATUS_MARKDOWN = "PHASE*-GROUP-*-STATUS.md"
 
 
 def claude_argv(settings: Settings) -> tuple[str, ...]:
@@ -37,7 +39,8 @@ def claude_argv(settings: Settings) -> tuple[str, ...]:
 
 
 def orchestrator_files_denied(settings: Settings) -> tuple[str, ...]:
-    """``--disallowedTools`` rules: no Edit or Write of the roadmap or the status files.
+    """``--disallowedTools`` rules: no Edit or Write of the roadmap or the status files
+    (the status directory, the groups' status pages).
 
     Checked with the real CLI: the rules hold under ``--permission-mode bypassPermissions``
     (the tool call ends in "denied by your permission settings"). They do not cover Bash;
@@ -51,7 +54,8 @@ def orchestrator_files_denied(settings: Settings) -> tuple[str, ...]:
             continue  # outside the project: the agent's relative rules cannot name it
         if relative != ".":
             rules += [f"Edit(./{relative}{pattern})", f"Write(./{relative}{pattern})"]
-    return ("--disallowedTools", *rules) if rules else ()
+    rules += [f"Edit(./{STATUS_MARKDOWN})", f"Write(./{STATUS_MARKDOWN})"]
+    return ("--disallowedTools", *rules)
 
 
 def claude_command(
