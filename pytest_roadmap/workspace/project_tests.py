@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pathspec
 
-from pytest_roadmap.workspace.git import WorkspaceError
 from pytest_roadmap.workspace.git import run_git
 
 __all__ = [
@@ -88,9 +87,10 @@ def patterns(test_paths: Sequence[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Baseline:
-    """A group's test files at its start: path (relative to the project) -> blob id."""
+    """A group's test files at its start: path (relative to the project) -> blob id, and
+    the commit they are from."""
 
-    ref: str
+    commit: str
     files: Mapping[str, str]
 
 
@@ -112,10 +112,16 @@ def record_baseline(
     asks, read back by the others; None without a commit."""
     ref = ref_name(phase, group)
     run_git(project_dir, "update-ref", ref, "HEAD", "", check=False)  # only if not there
-    try:
-        listing = run_git(project_dir, "ls-tree", "-r", "-z", ref)
-    except WorkspaceError:
+    commit = ""
+    for name in (ref, "HEAD"):  # HEAD: another step holds the ref's lock at this moment
+        commit = run_git(
+            project_dir, "rev-parse", "-q", "--verify", f"{name}^{{commit}}", check=False
+        )
+        if commit:
+            break
+    if not commit:
         return None  # no commit yet
+    listing = run_git(project_dir, "ls-tree", "-r", "-z", commit)
     spec = pathspec.GitIgnoreSpec.from_lines(patterns(test_paths))
     files = {}
     for entry in listing.split("\0"):
@@ -123,7 +129,7 @@ def record_baseline(
         kind_and_id = meta.split()
         if len(kind_and_id) == 3 and kind_and_id[1] == "blob" and spec.match_file(path):
             files[path] = kind_and_id[2]
-    return Baseline(ref, files)
+    return Baseline(commit, files)
 
 
 def blob_id(data: bytes) -> str:
@@ -199,4 +205,4 @@ def added_skip(cwd: Path, baseline: Baseline, path: str) -> str | None:
 def restore(cwd: Path, baseline: Baseline, paths: Sequence[str]) -> None:
     """Put ``paths`` back as the baseline has them (the work tree only)."""
     if paths:
-        run_git(cwd, "restore", f"--source={baseline.ref}", "--worktree", "--", *paths)
+        run_git(cwd, "restore", f"--source={baseline.commit}", "--worktree", "--", *paths)
