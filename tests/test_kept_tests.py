@@ -219,3 +219,14 @@ def test_skips_per_language(
     )
     assert found.skipped == ([(path, skip)] if skip else [])
     assert found.changed == ([] if skip else [path])
+
+
+def test_test_paths_from_front_matter_add_patterns(project: Project) -> None:
+    (project.path / "checks").mkdir()
+    (project.path / "checks" / "smoke.sh").write_text("true\n", encoding="utf-8")
+    project.roadmap("---\nroadmap_test_paths: checks/\n---\n" + ONE_GROUP)
+    plan = {"fix1": ["--delete", "checks/smoke.sh"]}
+    result = project.run("--roadmap-gate", "test -f fixed.txt", "--roadmap-no-commit", plan=plan)
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*the repair agent deleted checks/smoke.sh, which existed*"])
+    assert (project.path / "checks" / "smoke.sh").exists()
