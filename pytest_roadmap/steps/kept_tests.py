@@ -78,6 +78,7 @@ class TestGuard:
                 project_tests.restore(self.cwd, self.baseline, found.refused)
                 reason = f"{found.reason(who)}, and did so again when told: restored"
                 facts.tests_changed += _new(facts.tests_changed, found.changed)
+                facts.failure = reason
                 raise RoadmapFailure(reason)
         facts.tests_changed += _new(facts.tests_changed, found.changed)
         self.before = self.now()

@@ -138,9 +138,6 @@ class TaskRun(StepRun):
             result, failure = self.attempts(command, log)
             if failure is None and (commands or gate):
                 result, failure = proof.rounds(self.attempts, command, result)
-            if failure is None:
-                again = functools.partial(self.continue_agent, result, log, cwd)
-                tests.enforce(f"{step.task.id}'s agent", self.facts, again)
         except BaseException:  # interrupted: keep the agent's work on its branch
             if workspace is not None:
                 worktree.save_work(workspace, step, "interrupted")
@@ -157,6 +154,8 @@ class TaskRun(StepRun):
             raise RoadmapFailure(
                 failure.reason, failure_details(log, settings.project_dir, result.tail)
             )
+        again = functools.partial(self.continue_agent, result, log, cwd)
+        tests.enforce(f"{step.task.id}'s agent", self.facts, again)
         if workspace is not None:
             self.commit(workspace)
         culprit.note_task(self.config, step, result.session_id, proof.changed())
