@@ -3,6 +3,9 @@ a gate with no commands says that it checked nothing."""
 
 from __future__ import annotations
 
+import shlex
+import signal
+import sys
 from pathlib import Path
 
 from pytest_roadmap.agents.claude import claude_argv
@@ -14,6 +17,9 @@ from pytest_roadmap.settings import Settings
 
 from .conftest import Project
 from .conftest import git
+from .test_reliability import INTERRUPTED_EXIT
+from .test_reliability import Running
+from .test_reliability import wait_for
 
 BOXES = """\
 # Boxes
@@ -192,3 +198,32 @@ def test_a_repair_agents_edit_is_put_back_before_the_phase_commit(project: Proje
     )  # fmt: skip
     assert git(project.path, "show", "HEAD:ROADMAP.md").encode() == original
     assert "fixed.txt" in git(project.path, "show", "--name-only", "HEAD")
+
+
+EDIT_THEN_WAIT = """\
+import pathlib, sys, time
+sys.stdin.read()
+roadmap = pathlib.Path("ROADMAP.md")
+roadmap.write_text(roadmap.read_text().replace("- [ ] **B1", "- [x] **B1"))
+pathlib.Path(sys.argv[1]).write_text("edited")
+time.sleep(60)
+"""
+
+
+def test_ctrl_c_puts_the_roadmap_back(project: Project) -> None:
+    project.roadmap(BOXES)
+    original = (project.path / "ROADMAP.md").read_bytes()
+    script = project.path.parent / f"{project.path.name}-edit-then-wait.py"
+    script.write_text(EDIT_THEN_WAIT, encoding="utf-8")
+    edited = project.path.parent / f"{project.path.name}-edited"
+    agent = shlex.join([sys.executable, str(script), str(edited)])
+    run = Running(project, "--roadmap-no-commit", agent=agent)
+    try:
+        wait_for("the agent's edit", edited.exists)
+        assert (project.path / "ROADMAP.md").read_bytes() != original
+        run.signal(signal.SIGINT)
+        assert run.wait() == INTERRUPTED_EXIT
+    finally:
+        run.kill()
+    assert (project.path / "ROADMAP.md").read_bytes() == original
+    assert "A1's agent changed ROADMAP.md (marked B1 done): put back" in run.output()
