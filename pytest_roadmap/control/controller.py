@@ -547,11 +547,12 @@ class RoadmapController:
     def _group_complete(self, gate: Step, why: str | None = None) -> None:
         """Record a group complete: its gate passed, or (``why``) it had nothing to do."""
         assert gate.group is not None
-        unchecked = (self.facts.get(gate.local_id) or StepFacts()).unchecked
-        if why is None and unchecked:
-            self._line(f"{gate.label} passed: {NOTHING_TO_CHECK}; group complete, unchecked")
-        elif why is None:
-            self._line(f"{gate.label} passed: group complete")
+        if why is None:
+            unchecked = (self.facts.get(gate.local_id) or StepFacts()).unchecked
+            how = (
+                f"{NOTHING_TO_CHECK}; group complete, unchecked" if unchecked else "group complete"
+            )
+            self._line(f"{gate.label} passed: {how}")
             self._group_resources(gate)
         else:
             self._line(f"{group_label(gate.phase, gate.group)} complete: {why}, no agent or gate")

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from pytest_roadmap.dist import nodes
 from pytest_roadmap.model.facts import StepFacts
 from pytest_roadmap.steps.base import StepRun
@@ -21,6 +23,9 @@ from pytest_roadmap.workspace import project_tests
 from pytest_roadmap.workspace.git import WorkspaceError
 
 __all__ = ["CONTINUE_TEXT", "TestGuard", "changed_tests_text"]
+
+#: the groups' baselines this process read, by (phase number, group id)
+BASELINES = pytest.StashKey[dict[tuple[int, str], "project_tests.Baseline | None"]]()
 
 CONTINUE_TEXT = """\
 Stop: {reason}.
@@ -44,13 +49,18 @@ class TestGuard:
         self.baseline: project_tests.Baseline | None = None
         if settings.dry_run or nodes.is_remote(run.config):
             return
-        try:
-            self.baseline = project_tests.record_baseline(
-                settings.project_dir, step.phase.number, step.group.id, settings.test_paths
-            )
-        except WorkspaceError:
-            return
-        self.before = self.now()
+        known = run.config.stash.setdefault(BASELINES, {})
+        key = (step.phase.number, step.group.id)
+        if key not in known:  # once per group in this process: a task's start stays quick
+            try:
+                known[key] = project_tests.record_baseline(
+                    settings.project_dir, step.phase.number, step.group.id, settings.test_paths
+                )
+            except WorkspaceError:
+                known[key] = None
+        self.baseline = known[key]
+        if self.baseline is not None:
+            self.before = self.now()
 
     def now(self) -> dict[str, str | None]:
         assert self.baseline is not None
