@@ -36,7 +36,7 @@ def test_a_repair_agents_continued_session_gets_the_reason_and_restores_the_test
         [
             bash("rm tests/test_base.py"),
             text("The gate passes now."),
-            bash("git checkout -- tests/test_base.py && echo fixed > fixed.txt"),
+            bash("git show HEAD:tests/test_base.py > tests/test_base.py && echo fixed > fixed.txt"),
             text("Restored the test and fixed the code."),
         ],
     )
