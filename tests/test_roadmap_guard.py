@@ -3,6 +3,7 @@ a gate with no commands says that it checked nothing."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import signal
 import sys
@@ -118,23 +119,28 @@ def test_claude_may_not_edit_the_roadmap_or_the_status_files(tmp_path: Path) -> 
     settings = Settings(
         roadmap=tmp_path / "docs" / "ROADMAP.md", project_dir=tmp_path, status_dir=tmp_path / "st"
     )
-    argv = claude_argv(settings)
-    at = argv.index("--disallowedTools")
-    assert argv[at + 1 : at + 7] == (
+    assert denied_by(settings)[:6] == [
         "Edit(./docs/ROADMAP.md)",
         "Write(./docs/ROADMAP.md)",
         "Edit(./st/**)",
         "Write(./st/**)",
         "Edit(./PHASE*-GROUP-*-STATUS.md)",
         "Write(./PHASE*-GROUP-*-STATUS.md)",
-    )
+    ]
     outside = Settings(roadmap=tmp_path / "R.md", project_dir=tmp_path / "p", status_dir=tmp_path)
-    denied = claude_argv(outside)
-    at = denied.index("--disallowedTools")
-    assert denied[at + 1 : at + 3] == (
+    assert denied_by(outside)[:2] == [
         "Edit(./PHASE*-GROUP-*-STATUS.md)",
         "Write(./PHASE*-GROUP-*-STATUS.md)",
-    )
+    ]
+
+
+def denied_by(settings: Settings) -> list[str]:
+    """The deny rules of the one ``--settings`` on Claude Code's command line."""
+    argv = claude_argv(settings)
+    assert argv.count("--settings") == 1, argv
+    rules = json.loads(argv[argv.index("--settings") + 1])["permissions"]["deny"]
+    assert isinstance(rules, list)
+    return rules
 
 
 def test_the_prompts_say_the_roadmap_and_status_files_are_the_orchestrators() -> None:

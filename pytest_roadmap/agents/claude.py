@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_roadmap.agents.guard import guard_args
+from pytest_roadmap.agents.permissions import permission_args
 from pytest_roadmap.agents.run import AgentCommand
 from pytest_roadmap.agents.run import task_env
 from pytest_roadmap.model.plan import Step
@@ -12,8 +12,6 @@ from pytest_roadmap.settings import Settings
 
 CLAUDE_HEADLESS = ("-p", "--output-format", "stream-json", "--verbose")
 DEFAULT_PERMISSIONS = ("--permission-mode", "bypassPermissions")
-#: the groups' status pages, in the project's directory (control/state.py)
-STATUS_MARKDOWN = "PHASE*-GROUP-*-STATUS.md"
 
 
 def claude_argv(settings: Settings) -> tuple[str, ...]:
@@ -31,31 +29,10 @@ def claude_argv(settings: Settings) -> tuple[str, ...]:
         settings.claude_bin or "claude",
         *CLAUDE_HEADLESS,
         *permissions,
-        *orchestrator_files_denied(settings),
+        *permission_args(settings),
         *limits,
-        *guard_args(settings),
         *settings.claude_args,
     )
-
-
-def orchestrator_files_denied(settings: Settings) -> tuple[str, ...]:
-    """``--disallowedTools`` rules: no Edit or Write of the roadmap or the status files
-    (the status directory, the groups' status pages).
-
-    Checked with the real CLI: the rules hold under ``--permission-mode bypassPermissions``
-    (the tool call ends in "denied by your permission settings"). They do not cover Bash;
-    the run puts back a changed roadmap in any case (control/roadmap_guard.py).
-    """
-    rules = []
-    for path, pattern in ((settings.roadmap, ""), (settings.status_dir, "/**")):
-        try:
-            relative = path.absolute().relative_to(settings.project_dir.absolute()).as_posix()
-        except ValueError:
-            continue  # outside the project: the agent's relative rules cannot name it
-        if relative != ".":
-            rules += [f"Edit(./{relative}{pattern})", f"Write(./{relative}{pattern})"]
-    rules += [f"Edit(./{STATUS_MARKDOWN})", f"Write(./{STATUS_MARKDOWN})"]
-    return ("--disallowedTools", *rules)
 
 
 def claude_command(

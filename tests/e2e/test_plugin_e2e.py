@@ -549,9 +549,8 @@ def test_claude_args_from_ini_reach_the_cli(
     [log] = task_logs(path, "A1")
     first_line = log.read_text(encoding="utf-8").splitlines()[0]
     assert first_line.endswith(" --max-turns 1"), first_line  # after the deny rules
-    assert "--permission-mode bypassPermissions --disallowedTools " in first_line, first_line
-    assert " --settings '" in first_line, first_line
-    assert "--disallowedTools 'Edit(./ROADMAP.md)' 'Write(./ROADMAP.md)'" in first_line
+    assert "--permission-mode bypassPermissions --settings '" in first_line, first_line
+    assert '["Edit(./ROADMAP.md)", "Write(./ROADMAP.md)", ' in first_line, first_line
     assert len(messages_api.requests_for("A1")) < 3  # the script's third Bash call never came
     assert outcome(run, "phase1::groupB::B1") == "skipped"
     assert run.leftover == []
