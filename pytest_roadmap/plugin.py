@@ -169,9 +169,9 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_roadmap.report.summary import RunSummary
 
         config.pluginmanager.register(RunSummary(config, run), "roadmap-summary")
-        from pytest_roadmap.control import guard
+        from pytest_roadmap.control import tree_guard
 
-        guard.install(config, run)
+        tree_guard.install(config, run)
         from pytest_roadmap.control.pushes import PushReport
 
         config.pluginmanager.register(PushReport(config, run), "roadmap-pushes")

@@ -11,7 +11,7 @@ Checked with the CLI 2.1.328 against the test suite's scripted API: the rules ho
 permission settings", a refused Bash command (alone or inside ``a && b``) is listed in the
 result's ``permission_denials``. The rules match command prefixes, so ``git -C dir clean``
 gets through, and a script can still write any file: the run's put-backs
-(control/roadmap_guard.py, control/guard.py) stay the backstop for every agent.
+(control/roadmap_guard.py, control/tree_guard.py) stay the backstop for every agent.
 """
 
 from __future__ import annotations
