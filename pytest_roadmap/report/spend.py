@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 from pytest_roadmap.model.facts import StepFacts
 from pytest_roadmap.text import dollars
 from pytest_roadmap.text import fit
-
-if TYPE_CHECKING:
-    from pytest_roadmap.report.summary import StepResult
 
 __all__ = ["cost_by_model", "model_cell", "model_of", "model_width"]
 
@@ -23,9 +19,9 @@ def model_of(facts: StepFacts) -> str:
     return (facts.agent.model or "") if facts.agent is not None else ""
 
 
-def model_width(results: Sequence[StepResult]) -> int:
+def model_width(steps: Iterable[StepFacts]) -> int:
     """The model column's width; 0 (no column) when no agent said its model."""
-    widest = max((len(model_of(r.facts)) for r in results), default=0)
+    widest = max((len(model_of(facts)) for facts in steps), default=0)
     return min(MODEL_WIDTH, max(widest, len("model"))) if widest else 0
 
 
@@ -34,15 +30,15 @@ def model_cell(text: str, width: int) -> str:
     return f"{fit(text, width):<{width}}  " if width else ""
 
 
-def cost_by_model(results: Sequence[StepResult]) -> list[str]:
+def cost_by_model(tasks: Iterable[StepFacts]) -> list[str]:
     """``cost by model: claude-haiku-4-5 $0.0120 (2 tasks), …``; none when no model is known."""
-    tasks: dict[str, list[float]] = {}
-    for result in results:
-        model = model_of(result.facts)
-        if model and result.step.kind == "task":
-            tasks.setdefault(model, []).append(result.facts.cost_usd or 0.0)
+    costs_of: dict[str, list[float]] = {}
+    for facts in tasks:
+        model = model_of(facts)
+        if model:
+            costs_of.setdefault(model, []).append(facts.cost_usd or 0.0)
     parts = [
         f"{model} {dollars(sum(costs))} ({len(costs)} task{'s' * (len(costs) != 1)})"
-        for model, costs in sorted(tasks.items())
+        for model, costs in sorted(costs_of.items())
     ]
     return [f"cost by model: {', '.join(parts)}"] if parts else []

@@ -146,7 +146,7 @@ def summary_rows(results: Sequence[StepResult], width: int = WIDTH) -> list[str]
     name_w, memory_w, time_w, turns_w, cost_w = 24, 7, 7, 5, 8
     group_w = max([len("group"), *(len(group_column(r.step)) for r in results)])
     indent = " " * (group_w + 2)
-    model_w = spend.model_width(results)  # 0: no task named its model
+    model_w = spend.model_width(r.facts for r in results)  # 0: no task named its model
     numbers_w = memory_w + time_w + turns_w + cost_w + 8 + model_w
     outcome_w = width - group_w - name_w - numbers_w - 4
     out = [
@@ -303,7 +303,7 @@ class RunSummary:
             out += skipped_lines(results, not_selected)
             out += limit_lines(results)
             out += [text] if (text := usage_text(self.run.usage.values())) else []
-            out += spend.cost_by_model(results)
+            out += spend.cost_by_model(r.facts for r in results if r.step.kind == "task")
             out += evidence_lines(results)
             out += changed_tests_lines(results)
         out.append(f"run total: {totals.text()}")

@@ -374,7 +374,7 @@ class Settings:
         parse.text,
         metavar="MODEL",
     )
-    # issue 26
+    # what protects the work
     allow_destructive_git: bool = setting(
         "let agents in the shared tree run destructive git commands (reset, checkout --, "
         "restore, clean, stash, switch, rebase, push --force, commit --amend), which "
@@ -383,7 +383,7 @@ class Settings:
         False,
         cli="flag",
     )
-    # issue 28
+    # the project's tests kept
     test_paths: tuple[str, ...] = setting(
         "gitignore-style patterns of the project's test files, added to the test runners' "
         "conventions (a first line 'replace' uses only these)",
